@@ -1,0 +1,142 @@
+// nll: negative-log-likelihood losses on Eigen. SPDX-License-Identifier: MIT
+//
+// What every loss shares: the reduction, per-example weights, a mask, an external normaliser, the
+// policy for a mean over nothing, per-example upstream gradients, and the Loss result.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ranges>
+#include <type_traits>
+
+namespace nll {
+
+/// How per-example losses ℓ_i (already multiplied by their weights w_i) become the result.
+enum class Reduction {
+  none, ///< keep every w_i·ℓ_i in Loss::per_example; Loss::value is their sum
+  sum,  ///< Σ_i w_i·ℓ_i
+  mean  ///< Σ_i w_i·ℓ_i / Σ_i w_i·v_i (v_i: the family's target weight, e.g. a class weight),
+        ///< or / normalizer when one is given
+};
+
+/// What a mean over nothing (a denominator of zero: every example masked or ignored, or every
+/// weight zero) returns.
+enum class EmptyMean {
+  zero, ///< value 0, gradient 0 (the default; what a sharded or masked trainer wants)
+  nan   ///< value NaN, like PyTorch's 0/0; the gradient of the examples that count is NaN
+};
+
+/// A non-owning view of one number per example: per-example weights, a mask, upstream gradients.
+/// Binds to contiguous float, double, bool, uint8, int32 or int64 data: Eigen vectors (Matrix,
+/// Array, Map, Ref with unit inner stride), std::vector (not vector<bool>), std::array, std::span,
+/// or a pointer and a size. An empty view means "not given". The viewed data must outlive the call.
+class ExampleView {
+public:
+  enum class Kind { f32, f64, boolean, u8, i32, i64 };
+
+  constexpr ExampleView() = default;
+  ExampleView(const float* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::f32) {}
+  ExampleView(const double* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::f64) {}
+  ExampleView(const bool* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::boolean) {}
+  ExampleView(const std::uint8_t* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::u8) {}
+  ExampleView(const std::int32_t* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::i32) {}
+  ExampleView(const std::int64_t* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::i64) {}
+
+  /// Any contiguous range of a supported element type (std::vector, std::array, std::span, …).
+  template <class Range>
+    requires std::ranges::contiguous_range<Range> && std::ranges::sized_range<Range> &&
+             (!std::is_base_of_v<Eigen::EigenBase<std::remove_cvref_t<Range>>, std::remove_cvref_t<Range>>)
+  ExampleView(const Range& range) // NOLINT(google-explicit-constructor): a view, like std::span
+      : ExampleView(std::ranges::data(range), static_cast<std::ptrdiff_t>(std::ranges::size(range))) {}
+
+  /// An Eigen vector with directly accessible, unit-stride storage.
+  template <class Derived>
+    requires requires(const Derived& v) {
+      v.data();
+      v.innerStride();
+    }
+  ExampleView(const Eigen::DenseBase<Derived>& v) // NOLINT(google-explicit-constructor)
+      : ExampleView(v.derived().data(), static_cast<std::ptrdiff_t>(v.size())) {
+    static_assert(Derived::IsVectorAtCompileTime || Derived::ColsAtCompileTime == Eigen::Dynamic ||
+                      Derived::RowsAtCompileTime == Eigen::Dynamic,
+                  "nll::ExampleView views a vector");
+    if (v.size() > 1 && v.derived().innerStride() != 1) size_ = -1; // reported by the driver
+  }
+
+  bool empty() const { return size_ == 0; }
+  /// The number of entries; −1 for storage with a non-unit stride (rejected by the checks).
+  std::ptrdiff_t size() const { return size_; }
+  Kind kind() const { return kind_; }
+
+  /// Entry i as a double (bool and integers as 0/1/…).
+  double operator[](std::ptrdiff_t i) const {
+    switch (kind_) {
+    case Kind::f32: return static_cast<const float*>(data_)[i];
+    case Kind::f64: return static_cast<const double*>(data_)[i];
+    case Kind::boolean: return static_cast<const bool*>(data_)[i] ? 1.0 : 0.0;
+    case Kind::u8: return static_cast<const std::uint8_t*>(data_)[i];
+    case Kind::i32: return static_cast<const std::int32_t*>(data_)[i];
+    case Kind::i64: return static_cast<double>(static_cast<const std::int64_t*>(data_)[i]);
+    }
+    return 0;
+  }
+
+private:
+  const void* data_ = nullptr;
+  std::ptrdiff_t size_ = 0;
+  Kind kind_ = Kind::f32;
+};
+
+/// The fields every loss's options share, with the same names and defaults everywhere. A named
+/// loss's options struct starts with this macro, so users write the same designated initializers
+/// for every loss: {.reduction = nll::Reduction::sum, .weight = w, .label_smoothing = 0.1}.
+///
+///   reduction   none, sum or mean (the default, as in PyTorch).
+///   weight      per-example weights w_i >= 0 (finite); empty = all 1. An example of weight 0 does
+///               not count: it adds exactly 0 to the value and gets a zero gradient, even when its
+///               loss is NaN.
+///   mask        per-example mask; empty = every example counts. An entry of 0 (false) removes the
+///               example: it is not evaluated, adds nothing to the value or to the denominator,
+///               and gets a zero gradient.
+///   normalizer  with Reduction::mean: divide the weighted sum by this positive number instead of
+///               by the total weight. Give every micro-batch (or machine) the global token count
+///               and their gradients add up to the gradient of the global mean, exactly.
+///   empty_mean  what a mean over a total weight of zero returns (see EmptyMean).
+///   upstream    with Reduction::none: the upstream gradient g_i of each per-example loss; the
+///               gradient written is sum_i g_i * d(w_i l_i)/d theta. Empty = all 1.
+#define NLL_DRIVER_OPTION_FIELDS                                                                   \
+  ::nll::Reduction reduction = ::nll::Reduction::mean;                                             \
+  ::nll::ExampleView weight = {};                                                                  \
+  ::nll::ExampleView mask = {};                                                                    \
+  ::std::optional<double> normalizer = ::std::nullopt;                                             \
+  ::nll::EmptyMean empty_mean = ::nll::EmptyMean::zero;                                            \
+  ::nll::ExampleView upstream = {};
+
+/// The options the generic driver owns (see NLL_DRIVER_OPTION_FIELDS for each field).
+struct NllOptions {
+  NLL_DRIVER_OPTION_FIELDS
+};
+
+/// The driver's part of a named loss's options (any struct that starts with
+/// NLL_DRIVER_OPTION_FIELDS).
+template <class Options> NllOptions driver_options(const Options& o) {
+  return NllOptions{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream};
+}
+
+/// The result of a loss.
+struct Loss {
+  /// The reduced loss: Σ w_i·ℓ_i / denominator (for none, the plain sum of per_example).
+  double value = 0;
+  /// Σ over the examples that count of w_i·v_i: the mean's natural denominator (the number of
+  /// examples that count when there are no weights). Add it across micro-batches to combine them.
+  double total_weight = 0;
+  /// What the weighted sum was divided by: 1 for none and sum, total_weight for mean, or the
+  /// normaliser. (0 for a mean over nothing, whose value follows EmptyMean.)
+  double denominator = 1;
+  /// Reduction::none only: w_i·ℓ_i per example (0 where an example does not count). Empty otherwise.
+  Eigen::VectorXd per_example;
+};
+
+} // namespace nll
