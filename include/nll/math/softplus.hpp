@@ -27,6 +27,7 @@
 #include <cmath>
 
 #include "../detail/numeric.hpp"
+#include "exp.hpp"
 
 namespace nll {
 
@@ -67,31 +68,28 @@ template <class T> struct log1p_exp_op {
   T operator()(const T& x) const { return nll::log1p_exp(x); }
   template <class Packet> Packet packetOp(const Packet& x) const {
     using namespace Eigen::internal;
-    return padd(pmax(x, pzero(x)), plog1p(pexp(pnegate(pabs(x)))));
+    return padd(pmax(x, pzero(x)), plog1p_any(pexp_full(pnegate(pabs(x)))));
   }
 };
 template <class T> struct log_sigmoid_op {
   T operator()(const T& x) const { return nll::log_sigmoid(x); }
   template <class Packet> Packet packetOp(const Packet& x) const {
     using namespace Eigen::internal;
-    return psub(pmin(x, pzero(x)), plog1p(pexp(pnegate(pabs(x)))));
+    return psub(pmin(x, pzero(x)), plog1p_any(pexp_full(pnegate(pabs(x)))));
   }
 };
 template <class T> struct sigmoid_op {
   T operator()(const T& x) const { return nll::sigmoid(x); }
   template <class Packet> Packet packetOp(const Packet& x) const {
     using namespace Eigen::internal;
-    const Packet e = pexp(pnegate(pabs(x)));
+    const Packet e = pexp_full(pnegate(pabs(x)));
     const Packet r = pdiv(pset1<Packet>(T(1)), padd(pset1<Packet>(T(1)), e));
     // x ≥ 0 → r; x < 0 → e·r. NaN: every lane operation above already gives NaN.
     return pselect(pcmp_lt(x, pzero(x)), pmul(e, r), r);
   }
 };
 
-template <class T>
-inline constexpr bool kVectorisedLogistic =
-    (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
-    Eigen::internal::packet_traits<T>::HasExp && Eigen::internal::packet_traits<T>::HasLog1p;
+template <class T> inline constexpr bool kVectorisedLogistic = kVectorisedExpLog1p<T>;
 
 } // namespace detail
 
