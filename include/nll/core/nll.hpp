@@ -26,9 +26,11 @@
 //
 // Errors (std::invalid_argument for shapes, std::domain_error for values), in the grammar
 // "nll::<function>: <argument>[i] is <value>, but must be <requirement>":
-//   options.weight / mask / upstream of the wrong length or not contiguous; a negative or
-//   non-finite weight; upstream without Reduction::none; a normaliser that is not finite and
-//   positive, or given without Reduction::mean; and whatever the family's check() rejects.
+//   options.weight / mask / upstream of the wrong length or not contiguous (invalid_argument); a
+//   negative or non-finite weight, a mask entry other than 0 or 1, upstream without
+//   Reduction::none, a normaliser that is not finite and positive or given without
+//   Reduction::mean (domain_error); and whatever the family's check() and check_gradient() reject.
+// The family's check() runs first, then check_gradient(), then the option checks in that order.
 #pragma once
 
 #include <Eigen/Core>
@@ -59,7 +61,8 @@ inline void check_example_view(std::string_view function, std::string_view name,
                                Eigen::Index n) {
   if (view.empty()) return;
   std::string argument(name);
-  if (view.size() < 0) fail(ErrorKind::shape, function, argument + ".innerStride()", "not 1", "1 (contiguous storage)");
+  if (view.inner_stride() != 1)
+    fail(ErrorKind::shape, function, argument + ".innerStride()", view.inner_stride(), "1 (contiguous storage)");
   check_size(function, argument + ".size()", view.size(), n, "the number of examples");
 }
 
@@ -67,9 +70,21 @@ inline void check_driver_options(std::string_view function, const NllOptions& o,
   check_example_view(function, "options.weight", o.weight, n);
   check_example_view(function, "options.mask", o.mask, n);
   check_example_view(function, "options.upstream", o.upstream, n);
-  for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(o.weight.size()); ++i) {
-    const double w = o.weight[i];
-    if (!(w >= 0) || !std::isfinite(w)) fail_at(ErrorKind::value, function, "options.weight", i, w, "finite and >= 0");
+  if (!o.weight.empty()) {
+    o.weight.visit([&](const auto* w) {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const double wi = static_cast<double>(w[i]);
+        if (!(wi >= 0) || !std::isfinite(wi))
+          fail_at(ErrorKind::value, function, "options.weight", i, w[i], "finite and >= 0");
+      }
+    });
+  }
+  if (!o.mask.empty()) {
+    o.mask.visit([&](const auto* m) {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        if (!(m[i] == 0 || m[i] == 1)) fail_at(ErrorKind::value, function, "options.mask", i, m[i], "0 or 1");
+      }
+    });
   }
   if (!o.upstream.empty() && o.reduction != Reduction::none)
     fail(ErrorKind::value, function, "options.upstream.size()", o.upstream.size(),
@@ -82,14 +97,51 @@ inline void check_driver_options(std::string_view function, const NllOptions& o,
   }
 }
 
-/// Loss weight of example i: its per-example weight, or 0 when it does not count.
+/// Writes the loss weight of examples [begin, begin + count) into out[0, count): the per-example
+/// weight (1 when none is given), or 0 where the example does not count (masked, or ignored by the
+/// family; ignored() is asked only about examples that would otherwise count). Typed loops: one
+/// switch on the view's element type per call, not per example.
 template <class F, class T>
-double example_weight(const F& family, const T& targets, const NllOptions& o, Eigen::Index i) {
-  if (!o.mask.empty() && o.mask[i] == 0) return 0;
-  if constexpr (HasIgnored<F, T>) {
-    if (family.ignored(targets, i)) return 0;
+void example_weights(const F& family, const T& targets, const NllOptions& o, Eigen::Index begin, Eigen::Index count,
+                     double* out) {
+  if (o.weight.empty()) {
+    std::fill_n(out, count, 1.0);
+  } else {
+    o.weight.visit([&](const auto* w) {
+      for (Eigen::Index k = 0; k < count; ++k) out[k] = static_cast<double>(w[begin + k]);
+    });
   }
-  return o.weight.empty() ? 1.0 : o.weight[i];
+  if (!o.mask.empty()) {
+    o.mask.visit([&](const auto* m) {
+      for (Eigen::Index k = 0; k < count; ++k) out[k] = m[begin + k] == 0 ? 0.0 : out[k];
+    });
+  }
+  if constexpr (HasIgnored<F, T>) {
+    for (Eigen::Index k = 0; k < count; ++k) {
+      if (out[k] != 0 && family.ignored(targets, begin + k)) out[k] = 0;
+    }
+  }
+}
+
+/// Σ_i w_i·v_i over the examples that count, added in example order.
+template <class F, class T>
+double total_weight_of(const F& family, const T& targets, const NllOptions& o, Eigen::Index n) {
+  constexpr Eigen::Index kChunk = 256;
+  std::array<double, kChunk> w;
+  double total = 0;
+  for (Eigen::Index begin = 0; begin < n; begin += kChunk) {
+    const Eigen::Index count = std::min(kChunk, n - begin);
+    example_weights(family, targets, o, begin, count, w.data());
+    for (Eigen::Index k = 0; k < count; ++k) {
+      if (w[k] == 0) continue;
+      if constexpr (HasTargetWeight<F, T>) {
+        total += w[k] * static_cast<double>(family.target_weight(targets, begin + k));
+      } else {
+        total += w[k];
+      }
+    }
+  }
+  return total;
 }
 
 /// The per-example reference implementation of a block (value only).
@@ -140,20 +192,8 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
 
   // 2. The denominator.
   const bool uniform = options.weight.empty() && options.mask.empty() && !HasIgnored<F, T>;
-  double total_weight = 0;
-  if (uniform && !HasTargetWeight<F, T>) {
-    total_weight = static_cast<double>(n);
-  } else {
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const double w = example_weight(family, targets, options, i);
-      if (w == 0) continue;
-      if constexpr (HasTargetWeight<F, T>) {
-        total_weight += w * static_cast<double>(family.target_weight(targets, i));
-      } else {
-        total_weight += w;
-      }
-    }
-  }
+  const double total_weight =
+      uniform && !HasTargetWeight<F, T> ? static_cast<double>(n) : total_weight_of(family, targets, options, n);
   Loss result;
   result.total_weight = total_weight;
   const bool mean = options.reduction == Reduction::mean;
@@ -187,14 +227,20 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
     std::array<double, 2 * kBlock> scratch; // on the stack: no allocation per block
     if (per_example_weights) {
       double* weight = scratch.data();
-      double* scale = weight + block.size;
-      for (Eigen::Index k = 0; k < block.size; ++k) {
-        const Eigen::Index i = block.begin + k;
-        weight[k] = example_weight(family, targets, options, i);
-        scale[k] = weight[k] * grad_factor * (options.upstream.empty() ? 1.0 : options.upstream[i]);
-      }
+      example_weights(family, targets, options, block.begin, block.size, weight);
       block.weight = weight;
-      block.grad_scale = scale;
+      if constexpr (kWithGrad) {
+        double* scale = weight + block.size;
+        if (options.upstream.empty()) {
+          for (Eigen::Index k = 0; k < block.size; ++k) scale[k] = weight[k] * grad_factor;
+        } else {
+          options.upstream.visit([&](const auto* g) {
+            for (Eigen::Index k = 0; k < block.size; ++k)
+              scale[k] = weight[k] * grad_factor * static_cast<double>(g[block.begin + k]);
+          });
+        }
+        block.grad_scale = scale;
+      }
     }
     double sum = 0;
     if constexpr (kWithGrad) {

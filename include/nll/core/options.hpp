@@ -32,6 +32,8 @@ enum class EmptyMean {
 /// Binds to contiguous float, double, bool, uint8, int32 or int64 data: Eigen vectors (Matrix,
 /// Array, Map, Ref with unit inner stride), std::vector (not vector<bool>), std::array, std::span,
 /// or a pointer and a size. An empty view means "not given". The viewed data must outlive the call.
+/// An Eigen vector with a non-unit inner stride (a row of a column-major matrix) binds too, but the
+/// driver rejects it (std::invalid_argument naming the stride): copy it into a vector first.
 class ExampleView {
 public:
   enum class Kind { f32, f64, boolean, u8, i32, i64 };
@@ -51,7 +53,7 @@ public:
   ExampleView(const Range& range) // NOLINT(google-explicit-constructor): a view, like std::span
       : ExampleView(std::ranges::data(range), static_cast<std::ptrdiff_t>(std::ranges::size(range))) {}
 
-  /// An Eigen vector with directly accessible, unit-stride storage.
+  /// An Eigen vector with directly accessible storage.
   template <class Derived>
     requires requires(const Derived& v) {
       v.data();
@@ -62,30 +64,42 @@ public:
     static_assert(Derived::IsVectorAtCompileTime || Derived::ColsAtCompileTime == Eigen::Dynamic ||
                       Derived::RowsAtCompileTime == Eigen::Dynamic,
                   "nll::ExampleView views a vector");
-    if (v.size() > 1 && v.derived().innerStride() != 1) size_ = -1; // reported by the driver
+    if (v.size() > 1) stride_ = static_cast<std::ptrdiff_t>(v.derived().innerStride());
   }
 
   bool empty() const { return size_ == 0; }
-  /// The number of entries; −1 for storage with a non-unit stride (rejected by the checks).
+  /// The number of entries.
   std::ptrdiff_t size() const { return size_; }
+  /// The distance between consecutive entries, in elements: 1 for every view the driver accepts.
+  std::ptrdiff_t inner_stride() const { return stride_; }
   Kind kind() const { return kind_; }
+  /// The first entry (of the type kind() names).
+  const void* data() const { return data_; }
 
-  /// Entry i as a double (bool and integers as 0/1/…).
-  double operator[](std::ptrdiff_t i) const {
+  /// Calls fn with the data as a typed pointer (const float*, const double*, const bool*,
+  /// const std::uint8_t*, const std::int32_t* or const std::int64_t*) and returns its result: one
+  /// switch per loop instead of one per entry.
+  template <class Fn> decltype(auto) visit(Fn&& fn) const {
     switch (kind_) {
-    case Kind::f32: return static_cast<const float*>(data_)[i];
-    case Kind::f64: return static_cast<const double*>(data_)[i];
-    case Kind::boolean: return static_cast<const bool*>(data_)[i] ? 1.0 : 0.0;
-    case Kind::u8: return static_cast<const std::uint8_t*>(data_)[i];
-    case Kind::i32: return static_cast<const std::int32_t*>(data_)[i];
-    case Kind::i64: return static_cast<double>(static_cast<const std::int64_t*>(data_)[i]);
+    case Kind::f64: return fn(static_cast<const double*>(data_));
+    case Kind::boolean: return fn(static_cast<const bool*>(data_));
+    case Kind::u8: return fn(static_cast<const std::uint8_t*>(data_));
+    case Kind::i32: return fn(static_cast<const std::int32_t*>(data_));
+    case Kind::i64: return fn(static_cast<const std::int64_t*>(data_));
+    case Kind::f32: break;
     }
-    return 0;
+    return fn(static_cast<const float*>(data_));
+  }
+
+  /// Entry i as a double (bool and integers as 0/1/…). Only for contiguous views.
+  double operator[](std::ptrdiff_t i) const {
+    return visit([i](const auto* p) { return static_cast<double>(p[i]); });
   }
 
 private:
   const void* data_ = nullptr;
   std::ptrdiff_t size_ = 0;
+  std::ptrdiff_t stride_ = 1;
   Kind kind_ = Kind::f32;
 };
 
@@ -97,7 +111,8 @@ private:
 ///   weight      per-example weights w_i >= 0 (finite); empty = all 1. An example of weight 0 does
 ///               not count: it adds exactly 0 to the value and gets a zero gradient, even when its
 ///               loss is NaN.
-///   mask        per-example mask; empty = every example counts. An entry of 0 (false) removes the
+///   mask        per-example mask of 0s and 1s (any other entry is rejected: weights belong in
+///               `weight`); empty = every example counts. An entry of 0 (false) removes the
 ///               example: it is not evaluated, adds nothing to the value or to the denominator,
 ///               and gets a zero gradient.
 ///   normalizer  with Reduction::mean: divide the weighted sum by this positive number instead of
