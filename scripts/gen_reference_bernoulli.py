@@ -11,6 +11,7 @@ mpmath at 50 significant digits and printed with 25.
 Logits form (torch.nn.functional.binary_cross_entropy_with_logits), label y, pos_weight p:
     loss  = (1 - y)*x + (1 + (p - 1)*y) * log(1 + exp(-x))
     grad  = d loss / dx = (1 + (p - 1)*y) * sigmoid(x) - p*y
+(evaluated in forms without cancellation, identical in exact arithmetic; see logits_rows)
     scale = (1 - y)*sigmoid(x) + p*y*sigmoid(-x)   (grad = (1-y)*sigmoid(x) - p*y*sigmoid(-x): the
             sum of the magnitudes of its two terms, the natural scale of its rounding error)
 Probability form (torch.nn.functional.binary_cross_entropy, each log clamped at -100), and the
@@ -44,12 +45,8 @@ def fmt(v):
     return mp.nstr(v, 25, min_fixed=-5, max_fixed=5)
 
 
-def sigmoid(x):
-    return 1 / (1 + mp.exp(-x))
-
-
-def log1p_exp(x):  # log(1 + e^x) without overflow for huge x
-    return x + mp.log1p(mp.exp(-x)) if x > 0 else mp.log1p(mp.exp(x))
+def sigmoid(x):  # exact in both tails: 1/(1 + e^-x) would round to 1 at 50 digits for x > 115
+    return 1 / (1 + mp.exp(-x)) if x >= 0 else mp.exp(x) / (1 + mp.exp(x))
 
 
 def logits_rows(xs, ys, ps, rnd):
@@ -65,8 +62,14 @@ def logits_rows(xs, ys, ps, rnd):
                     grad = (1 - Y) if X > 0 else -P * Y
                     scale = abs(grad)
                 else:
-                    loss = (1 - Y) * X + L * log1p_exp(-X)
-                    grad = L * sigmoid(X) - P * Y
+                    # The same functions written without cancellation, so 50 digits are enough even
+                    # where the result is e^-700 next to terms of size 700 (exact identities:
+                    # (1-y)*x - L*x = -p*y*x and L*sigmoid(x) - p*y = (1-y)*sigmoid(x) - p*y*sigmoid(-x)).
+                    if X >= 0:
+                        loss = (1 - Y) * X + L * mp.log1p(mp.exp(-X))
+                    else:
+                        loss = -P * Y * X + L * mp.log1p(mp.exp(X))
+                    grad = (1 - Y) * sigmoid(X) - P * Y * sigmoid(-X)
                     scale = (1 - Y) * sigmoid(X) + P * Y * sigmoid(-X)
                 rows.append((repr(x), repr(y), repr(p), fmt(loss), fmt(grad), fmt(scale)))
     return rows
@@ -79,7 +82,7 @@ def probs_rows(qs, ys, rnd, eps):
         for y in [rnd(v) for v in ys]:
             Q, Y = mpf(q), mpf(y)
             lq = mp.log(Q) if Q > 0 else mpf("-inf")
-            l1q = mp.log(1 - Q) if Q < 1 else mpf("-inf")
+            l1q = mp.log1p(-Q) if Q < 1 else mpf("-inf")  # log(1 - q) without rounding 1 - q
             loss = -(Y * max(lq, floor) + (1 - Y) * max(l1q, floor))
             grad = (Q - Y) / max((1 - Q) * Q, mpf(eps))
             rows.append((repr(q), repr(y), fmt(loss), fmt(grad)))

@@ -13,3 +13,5 @@
 #include "math/log_sum_exp.hpp"
 #include "math/softmax.hpp"
 #include "math/softplus.hpp"
+
+#include "dist/bernoulli.hpp"

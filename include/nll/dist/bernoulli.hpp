@@ -1,0 +1,601 @@
+// nll: negative-log-likelihood losses on Eigen. SPDX-License-Identifier: MIT
+//
+// The Bernoulli family: yes/no outputs, one example per ELEMENT of a vector or of an N×L
+// multi-label matrix (one column per label). Its negative log-likelihood is binary cross entropy.
+//
+// Element i of an R×C array is (i mod R, i div R): the column-major linear index, whatever the
+// storage order. Per-element weights, masks and upstream gradients (options.weight, .mask,
+// .upstream) are indexed the same way; pos_weight has one entry per column.
+//
+// Logits form (family Bernoulli, loss binary_cross_entropy_with_logits), label y ∈ [0, 1] (soft
+// labels allowed), positive-class weight p ≥ 0 of the element's column (1 when not given):
+//
+//   ℓ(x, y) = (1 − y)·x + L·softplus(−x),    L = (1 − y) + p·y  ( = 1 + (p − 1)·y )
+//   ∂ℓ/∂x   = L·σ(x) − p·y = (1 − y)·σ(x) − p·y·σ(−x)
+//
+// evaluated, with e = exp(−|x|), as
+//
+//   ℓ = a·|x| + (a + b)·log1p(e)   with a = 1 − y, b = p·y, and the first term a·|x| for x ≥ 0,
+//                                  b·|x| for x < 0 (and exactly 0 when that coefficient is 0)
+//   ∂ℓ/∂x = a·σ(x) − b·σ(−x)       with σ(|x|) = 1/(1 + e), σ(−|x|) = e/(1 + e)
+//
+// Every term is non-negative, so the loss has no cancellation; exp is only taken of −|x|, so
+// nothing overflows; and there is no cut-off: label 1 at a logit of 30 has loss e⁻³⁰ and gradient
+// −e⁻³⁰ (Stan Math's ±20 cut-off lost that sign; PyTorch returns 0 for both), a logit of ±1e300
+// gives ±1e300·coefficient or 0 exactly. ±inf logits give the limits (label 1 at +inf: loss 0,
+// gradient 0; PyTorch gives NaN for the loss). A NaN logit gives a NaN loss and gradient.
+//
+// Probability form (family BernoulliProbs, loss binary_cross_entropy), probability q ∈ [0, 1]
+// (torch.nn.functional.binary_cross_entropy semantics, each log clamped at −100):
+//
+//   ℓ(q, y) = −( y·max(log q, −100) + (1 − y)·max(log1p(−q), −100) )
+//   ∂ℓ/∂q   = (q − y) / max((1 − q)·q, 1e-12)        (PyTorch 1.13's backward, eps included)
+//
+// The gradient is PyTorch's: it equals the derivative of the loss wherever (1 − q)·q > 1e-12 and
+// the clamp is inactive, and stays finite at q = 0 and q = 1. We take log1p(−q) where PyTorch
+// takes log(1 − q) (more accurate for small q; see docs/bernoulli.md). A NaN probability
+// propagates to the loss and gradient.
+//
+// Labels are checked (each in [0, 1]; NaN is rejected) before anything is evaluated; logits and
+// probabilities are data and are not checked, except that a probability outside [0, 1] is rejected.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "../core/check.hpp"
+#include "../core/distribution.hpp"
+#include "../core/nll.hpp"
+#include "../core/options.hpp"
+#include "../detail/numeric.hpp"
+#include "../math/exp.hpp"
+
+namespace nll {
+
+/// Options of binary_cross_entropy_with_logits and binary_cross_entropy: the driver's six fields
+/// (reduction, weight, mask, normalizer, empty_mean, upstream; see NLL_DRIVER_OPTION_FIELDS — the
+/// per-example fields are per ELEMENT, column-major), then
+///
+///   pos_weight  one weight p_j ≥ 0 (finite) per column of the logits, multiplying the label-1
+///               part of the loss (PyTorch's pos_weight); empty = all 1. Only the logits form
+///               uses it; binary_cross_entropy rejects a non-empty pos_weight.
+///
+/// PyTorch's `reduction='mean'` with a `weight` divides by the element count, not by Σ weight;
+/// ours divides by Σ weight. Pass `.normalizer = N·L` for PyTorch's mean (docs/bernoulli.md).
+struct BinaryCrossEntropyOptions {
+  NLL_DRIVER_OPTION_FIELDS
+  ::nll::ExampleView pos_weight = {};
+};
+
+namespace detail {
+
+/// The linear index → (row, column) map of the Bernoulli family (column-major).
+struct ElementIndex {
+  Eigen::Index row;
+  Eigen::Index col;
+};
+template <class X> ElementIndex element_index(const X& x, Eigen::Index i) {
+  const Eigen::Index rows = x.rows();
+  return {i % rows, i / rows};
+}
+
+/// Per-element logits kernel in scalar arithmetic (the reference the packet kernel must agree
+/// with). Returns ℓ; with kGrad also writes ∂ℓ/∂x to d. See the file comment for the formula.
+struct BceLogitsKernel {
+  static constexpr bool kUsesPosWeight = true;
+
+  template <bool kGrad, class A> static A scalar(A x, A y, A pw, A& d) {
+    const A ax = std::fabs(x);
+    const A e = std::exp(-ax); // NaN for a NaN x; 0 for |x| = inf
+    const A a = A(1) - y;
+    const A b = pw * y;
+    const bool pos = x >= A(0); // false for NaN
+    const A coeff = pos ? a : b;
+    const A lin = coeff == A(0) ? A(0) : coeff * ax; // 0·inf is 0 here: the limit
+    const A loss = lin + (a + b) * std::log1p(e);
+    if constexpr (kGrad) {
+      const A r = A(1) / (A(1) + e);
+      const A er = e * r;
+      d = a * (pos ? r : er) - b * (pos ? er : r);
+    }
+    return loss;
+  }
+
+  // Vectorised version of the same formula. log1p(e) is log(u) + (e − (u − 1))/u with u = 1 + e:
+  // u − 1 is exact (Sterbenz), e − (u − 1) is the rounding error of u, and 1/u is shared with σ,
+  // so one exp, one log and one division per element.
+  template <bool kGrad, class Packet> static Packet packet(const Packet& x, const Packet& y, const Packet& pw, Packet& d) {
+    using namespace Eigen::internal;
+    using A = typename unpacket_traits<Packet>::type;
+    const Packet one = pset1<Packet>(A(1));
+    const Packet zero = pzero(x);
+    const Packet ax = pabs(x);
+    const Packet e = pexp_full(pnegate(ax)); // exact in the subnormal tail (math/exp.hpp)
+    const Packet u = padd(one, e);
+    const Packet r = pdiv(one, u);
+    const Packet lg = padd(plog(u), pmul(psub(e, psub(u, one)), r));
+    const Packet a = psub(one, y);
+    const Packet b = pmul(pw, y);
+    const Packet pos = pcmp_le(zero, x);
+    const Packet coeff = pselect(pos, a, b);
+    const Packet lin = pselect(pcmp_eq(coeff, zero), zero, pmul(coeff, ax));
+    const Packet loss = padd(lin, pmul(padd(a, b), lg));
+    if constexpr (kGrad) {
+      const Packet er = pmul(e, r);
+      d = psub(pmul(a, pselect(pos, r, er)), pmul(b, pselect(pos, er, r)));
+    }
+    return loss;
+  }
+};
+
+/// Packet log, correct for subnormal inputs too: Eigen 3.4's plog returns log of the smallest
+/// normal number for them (log(1e-45f) = -87.3 instead of -103.3), which matters between the clamp
+/// at -100 and the normal range. Lanes below the smallest normal are scaled by 2^k first. Only
+/// packets that have such a lane pay for the second log.
+template <class Packet> Packet plog_full(const Packet& q) {
+  using namespace Eigen::internal;
+  using A = typename unpacket_traits<Packet>::type;
+  Packet r = plog(q);
+  const Packet tiny = pcmp_lt(q, pset1<Packet>(std::numeric_limits<A>::min())); // false for NaN
+  if (predux_any(tiny)) {
+    constexpr int k = std::is_same_v<A, float> ? 32 : 64;
+    const A up = std::ldexp(A(1), k);
+    const A shift = static_cast<A>(k * 0.693147180559945309417232121458176568L);
+    r = pselect(tiny, psub(plog(pmul(q, pset1<Packet>(up))), pset1<Packet>(shift)), r); // q = 0: -inf
+  }
+  return r;
+}
+
+/// Per-element probability kernel (PyTorch's binary_cross_entropy, each log clamped at −100).
+struct BceProbsKernel {
+  static constexpr bool kUsesPosWeight = false;
+
+  template <bool kGrad, class A> static A scalar(A q, A y, A /*pw*/, A& d) {
+    const A floor = A(-100);
+    const A lq = std::log(q);
+    const A l1q = std::log1p(-q);
+    // std::max would drop a NaN in its second position; keep it.
+    const A cq = lq < floor ? floor : lq;
+    const A c1q = l1q < floor ? floor : l1q;
+    const A loss = -(y * cq + (A(1) - y) * c1q);
+    if constexpr (kGrad) {
+      const A den = (A(1) - q) * q;
+      const A eps = A(1e-12);
+      d = (q - y) / (den < eps ? eps : den);
+    }
+    return loss;
+  }
+
+  template <bool kGrad, class Packet> static Packet packet(const Packet& q, const Packet& y, const Packet& /*pw*/, Packet& d) {
+    using namespace Eigen::internal;
+    using A = typename unpacket_traits<Packet>::type;
+    const Packet one = pset1<Packet>(A(1));
+    const Packet floor = pset1<Packet>(A(-100));
+    const Packet lq = pmax<Eigen::PropagateNaN>(plog_full(q), floor);
+    const Packet l1q = pmax<Eigen::PropagateNaN>(plog1p_any(pnegate(q)), floor);
+    const Packet loss = pnegate(padd(pmul(y, lq), pmul(psub(one, y), l1q)));
+    if constexpr (kGrad) {
+      const Packet den = pmax<Eigen::PropagateNaN>(pmul(psub(one, q), q), pset1<Packet>(A(1e-12)));
+      d = pdiv(psub(q, y), den);
+    }
+    return loss;
+  }
+};
+
+template <class A>
+inline constexpr bool kVectorisedBce =
+    (std::is_same_v<A, float> || std::is_same_v<A, double>) && Eigen::internal::packet_traits<A>::Vectorizable &&
+    Eigen::internal::packet_traits<A>::HasExp && Eigen::internal::packet_traits<A>::HasLog &&
+    Eigen::internal::packet_traits<A>::HasDiv;
+
+/// Runs Kernel over n contiguous elements: ℓ_k into loss (when not null), scale_k·∂ℓ_k/∂x_k into g
+/// (with kGrad; scale_k = scales[k] when scales is not null, else uniform_scale). Returns Σ ℓ_k
+/// (at most 256 elements per call: partial sums are kept per lane in A over at most 256/width
+/// elements, then added in double).
+template <class Kernel, bool kGrad, class A>
+double bce_run(const A* x, const A* y, A* g, Eigen::Index n, A pw, A uniform_scale, const A* scales, A* loss) {
+  double total = 0;
+  Eigen::Index k = 0;
+  if constexpr (kVectorisedBce<A>) {
+    using namespace Eigen::internal;
+    using Packet = typename packet_traits<A>::type;
+    constexpr Eigen::Index kWidth = packet_traits<A>::size;
+    const Packet pwv = pset1<Packet>(pw);
+    const Packet sv = pset1<Packet>(uniform_scale);
+    Packet acc = pset1<Packet>(A(0));
+    for (; k + kWidth <= n; k += kWidth) {
+      Packet d;
+      const Packet l = Kernel::template packet<kGrad>(ploadu<Packet>(x + k), ploadu<Packet>(y + k), pwv, d);
+      acc = padd(acc, l);
+      if (loss) pstoreu(loss + k, l);
+      if constexpr (kGrad) pstoreu(g + k, pmul(scales ? ploadu<Packet>(scales + k) : sv, d));
+    }
+    alignas(64) A lanes[kWidth];
+    pstore(lanes, acc);
+    for (Eigen::Index j = 0; j < kWidth; ++j) total += static_cast<double>(lanes[j]);
+  }
+  for (; k < n; ++k) {
+    A d = A(0);
+    const A l = Kernel::template scalar<kGrad>(x[k], y[k], pw, d);
+    total += static_cast<double>(l);
+    if (loss) loss[k] = l;
+    if constexpr (kGrad) g[k] = (scales ? scales[k] : uniform_scale) * d;
+  }
+  return total;
+}
+
+/// The address of element (r, c) of a direct-access Eigen object, or null for an expression.
+template <class X> auto element_pointer(X& x, Eigen::Index r, Eigen::Index c) {
+  using Plain = std::remove_cv_t<X>;
+  using Scalar = typename Plain::Scalar;
+  using Pointer = std::conditional_t<std::is_const_v<X>, const Scalar*, Scalar*>;
+  if constexpr ((Eigen::internal::traits<Plain>::Flags & Eigen::DirectAccessBit) != 0) {
+    const Eigen::Index inner = x.innerStride();
+    const Eigen::Index outer = x.outerStride();
+    const Eigen::Index rs = Plain::IsRowMajor ? outer : inner;
+    const Eigen::Index cs = Plain::IsRowMajor ? inner : outer;
+    return static_cast<Pointer>(x.data() + r * rs + c * cs);
+  } else {
+    (void)x;
+    (void)r;
+    (void)c;
+    return static_cast<Pointer>(nullptr);
+  }
+}
+
+/// Whether elements [i, i + len) (column-major linear index) of x lie contiguously in memory.
+template <class X> bool contiguous_run(const X& x, Eigen::Index i, Eigen::Index len) {
+  using Plain = std::remove_cv_t<X>;
+  if constexpr ((Eigen::internal::traits<Plain>::Flags & Eigen::DirectAccessBit) != 0) {
+    if (len <= 1) return true;
+    const Eigen::Index rows = x.rows();
+    const Eigen::Index inner = x.innerStride();
+    const Eigen::Index outer = x.outerStride();
+    const Eigen::Index rs = Plain::IsRowMajor ? outer : inner;
+    const Eigen::Index cs = Plain::IsRowMajor ? inner : outer;
+    if (rows == 1) return cs == 1;                    // a row: consecutive columns
+    if (i % rows + len <= rows) return rs == 1;        // within one column
+    return rs == 1 && (cs == rows || x.cols() == 1);   // across columns: no gap between them
+  } else {
+    (void)x;
+    (void)i;
+    (void)len;
+    return false;
+  }
+}
+
+/// The block kernel shared by both forms: splits the block into runs of contiguous memory (one
+/// column at a time when pos_weight is given), stages any type conversion through small buffers
+/// in the accumulator type, and runs the vectorised kernel; runs that are not contiguous take the
+/// scalar kernel element by element.
+template <class Kernel, bool kGrad, class P, class T, class G>
+double bce_block(const P& params, const T& targets, const Block& block, G* grad, const ExampleView& pos_weight) {
+  using S = typename P::Scalar;
+  using A = accumulator_t<S>;
+  using Y = typename T::Scalar;
+  constexpr Eigen::Index kChunk = 256;
+  const Eigen::Index rows = params.rows();
+  const Eigen::Index end = block.begin + block.size;
+  const bool by_column = Kernel::kUsesPosWeight && !pos_weight.empty();
+  const bool need_loss = block.weight != nullptr || block.loss_out != nullptr;
+  alignas(64) std::array<A, kChunk> xbuf;
+  alignas(64) std::array<A, kChunk> ybuf;
+  alignas(64) std::array<A, kChunk> gbuf;
+  alignas(64) std::array<A, kChunk> sbuf;
+  alignas(64) std::array<A, kChunk> lbuf;
+  double sum = 0;
+  Eigen::Index i = block.begin;
+  while (i < end) {
+    const ElementIndex at = element_index(params, i);
+    Eigen::Index len = end - i;
+    if (by_column || !(contiguous_run(params, i, len) && contiguous_run(targets, i, len) &&
+                       (!kGrad || contiguous_run(*grad, i, len))))
+      len = std::min(len, rows - at.row);
+    const A pw = by_column ? static_cast<A>(pos_weight[at.col]) : A(1);
+    const bool direct = contiguous_run(params, i, len) && contiguous_run(targets, i, len) &&
+                        (!kGrad || contiguous_run(*grad, i, len));
+    if (!direct) {
+      // Expressions and strided storage: the scalar kernel, element by element.
+      for (Eigen::Index k = 0; k < len; ++k) {
+        const Eigen::Index j = i + k;
+        const Eigen::Index b = j - block.begin;
+        const double w = block.weight_at(b);
+        const ElementIndex e = element_index(params, j);
+        double contribution = 0;
+        if (w != 0) {
+          A d = A(0);
+          const A l = Kernel::template scalar<kGrad>(static_cast<A>(params.coeff(e.row, e.col)),
+                                                     static_cast<A>(targets.coeff(e.row, e.col)), pw, d);
+          contribution = w * static_cast<double>(l);
+          if constexpr (kGrad) {
+            using GS = typename G::Scalar;
+            grad->coeffRef(e.row, e.col) = static_cast<GS>(static_cast<A>(block.grad_scale_at(b)) * d);
+          }
+        } else if constexpr (kGrad) {
+          grad->coeffRef(e.row, e.col) = typename G::Scalar(0);
+        }
+        if (block.loss_out) block.loss_out[b] = contribution;
+        sum += contribution;
+      }
+      i += len;
+      continue;
+    }
+    const S* xp = element_pointer(params, at.row, at.col);
+    const Y* yp = element_pointer(targets, at.row, at.col);
+    auto* gp = [&] {
+      if constexpr (kGrad) {
+        return element_pointer(*grad, at.row, at.col);
+      } else {
+        return static_cast<A*>(nullptr);
+      }
+    }();
+    for (Eigen::Index o = 0; o < len; o += kChunk) {
+      const Eigen::Index n = std::min(kChunk, len - o);
+      const Eigen::Index b0 = i + o - block.begin; // offset in the block
+      const A* xa;
+      if constexpr (std::is_same_v<S, A>) {
+        xa = xp + o;
+      } else {
+        for (Eigen::Index k = 0; k < n; ++k) xbuf[k] = static_cast<A>(xp[o + k]);
+        xa = xbuf.data();
+      }
+      const A* ya;
+      if constexpr (std::is_same_v<Y, A>) {
+        ya = yp + o;
+      } else {
+        for (Eigen::Index k = 0; k < n; ++k) ybuf[k] = static_cast<A>(yp[o + k]);
+        ya = ybuf.data();
+      }
+      A* ga = nullptr;
+      if constexpr (kGrad) {
+        if constexpr (std::is_same_v<std::remove_cv_t<std::remove_pointer_t<decltype(gp)>>, A>) {
+          ga = gp + o;
+        } else {
+          ga = gbuf.data();
+        }
+      }
+      const A* scales = nullptr;
+      if (kGrad && block.grad_scale) {
+        for (Eigen::Index k = 0; k < n; ++k) sbuf[k] = static_cast<A>(block.grad_scale[b0 + k]);
+        scales = sbuf.data();
+      }
+      const double chunk_sum = bce_run<Kernel, kGrad>(xa, ya, ga, n, pw, static_cast<A>(block.uniform_grad_scale),
+                                                      scales, need_loss ? lbuf.data() : nullptr);
+      if constexpr (kGrad) {
+        if (ga == gbuf.data()) {
+          using GS = std::remove_pointer_t<decltype(gp)>;
+          for (Eigen::Index k = 0; k < n; ++k) gp[o + k] = static_cast<GS>(gbuf[k]);
+        }
+      }
+      if (!block.weight) {
+        sum += chunk_sum;
+        if (block.loss_out)
+          for (Eigen::Index k = 0; k < n; ++k) block.loss_out[b0 + k] = static_cast<double>(lbuf[k]);
+        continue;
+      }
+      for (Eigen::Index k = 0; k < n; ++k) {
+        const double w = block.weight[b0 + k];
+        double contribution = 0;
+        if (w != 0) {
+          contribution = w * static_cast<double>(lbuf[k]);
+        } else if constexpr (kGrad) {
+          using GS = std::remove_pointer_t<decltype(gp)>;
+          gp[o + k] = GS(0); // a weight of 0: exactly 0, even for a NaN logit
+        }
+        if (block.loss_out) block.loss_out[b0 + k] = contribution;
+        sum += contribution;
+      }
+    }
+    i += len;
+  }
+  return sum;
+}
+
+/// Checks labels (or, with allow_nan, probabilities): each in [0, 1]. The fast path is one
+/// vectorised min-reduction of y·(1 − y), which is ≥ 0 exactly on [0, 1]; the slow path finds the
+/// first offending element for the message.
+template <class X>
+void check_unit_interval(std::string_view function, std::string_view name, const X& x, bool allow_nan) {
+  using Y = typename X::Scalar;
+  if constexpr (std::is_same_v<Y, bool>) {
+    return;
+  } else {
+    const Eigen::Index n = x.size();
+    if (n == 0) return;
+    if constexpr (std::is_same_v<Y, float> || std::is_same_v<Y, double>) {
+      if (contiguous_run(x, 0, n)) {
+        const Eigen::Map<const Eigen::Array<Y, Eigen::Dynamic, 1>> v(element_pointer(x, 0, 0), n);
+        const Y m = allow_nan ? (v * (Y(1) - v)).template minCoeff<Eigen::PropagateNumbers>()
+                              : (v * (Y(1) - v)).template minCoeff<Eigen::PropagateNaN>();
+        if (m >= Y(0)) return;
+      }
+    }
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const ElementIndex e = element_index(x, i);
+      const Y value = x.coeff(e.row, e.col);
+      const auto v = static_cast<accumulator_t<std::conditional_t<std::is_integral_v<Y>, double, Y>>>(value);
+      const bool nan = v != v;
+      if ((nan && !allow_nan) || v < 0 || v > 1) fail_at(ErrorKind::value, function, name, i, value, "in [0, 1]");
+    }
+  }
+}
+
+template <class X> constexpr void require_dense() {
+  static_assert(std::is_base_of_v<Eigen::DenseBase<X>, X>,
+                "nll: the Bernoulli family takes Eigen dense arrays or matrices (vectors or N×L)");
+}
+
+/// What the two forms share: shapes, checks, per-element evaluation, the fused block kernel.
+template <class Kernel> struct BernoulliBase {
+  /// Per-column positive weights (logits form only); empty = 1.
+  ExampleView pos_weight = {};
+
+  /// Every element is an example.
+  template <class P, class T> Eigen::Index num_examples(const P& params, const T&) const { return params.size(); }
+
+  template <class P, class T> double neg_log_prob(const P& params, const T& targets, Eigen::Index i) const {
+    using A = accumulator_t<typename P::Scalar>;
+    const ElementIndex e = element_index(params, i);
+    A d = A(0);
+    return static_cast<double>(Kernel::template scalar<false>(static_cast<A>(params.coeff(e.row, e.col)),
+                                                              static_cast<A>(targets.coeff(e.row, e.col)),
+                                                              column_pos_weight<A>(e.col), d));
+  }
+
+  template <class P, class T, class G>
+  double neg_log_prob_grad(const P& params, const T& targets, Eigen::Index i, double scale, G& grad) const {
+    using A = accumulator_t<typename P::Scalar>;
+    const ElementIndex e = element_index(params, i);
+    A d = A(0);
+    const A l = Kernel::template scalar<true>(static_cast<A>(params.coeff(e.row, e.col)),
+                                              static_cast<A>(targets.coeff(e.row, e.col)), column_pos_weight<A>(e.col), d);
+    grad.coeffRef(e.row, e.col) = static_cast<typename G::Scalar>(static_cast<A>(scale) * d);
+    return static_cast<double>(l);
+  }
+
+  template <class G> void zero_grad(G& grad, Eigen::Index i) const {
+    const ElementIndex e = element_index(grad, i);
+    grad.coeffRef(e.row, e.col) = typename G::Scalar(0);
+  }
+
+  template <class P, class T> double neg_log_prob_block(const P& params, const T& targets, const Block& block) const {
+    return bce_block<Kernel, false>(params, targets, block, static_cast<P*>(nullptr), pos_weight);
+  }
+  template <class P, class T, class G>
+  double neg_log_prob_grad_block(const P& params, const T& targets, const Block& block, G& grad) const {
+    return bce_block<Kernel, true>(params, targets, block, &grad, pos_weight);
+  }
+
+protected:
+  template <class A> A column_pos_weight(Eigen::Index col) const {
+    return pos_weight.empty() ? A(1) : static_cast<A>(pos_weight[col]);
+  }
+
+  template <class P, class T>
+  void check_shapes_and_labels(const P& params, const T& targets, std::string_view function,
+                               std::string_view params_name) const {
+    require_dense<P>();
+    require_dense<T>();
+    static_assert(SupportedScalar<typename P::Scalar>,
+                  "nll: the Bernoulli family's parameters must be float, double, long double, Eigen::half or "
+                  "Eigen::bfloat16");
+    static_assert(std::is_arithmetic_v<typename T::Scalar> || SupportedScalar<typename T::Scalar>,
+                  "nll: labels must be a floating-point, integer or bool array");
+    check_same_shape(function, params, targets, params_name, "labels");
+    if (!pos_weight.empty()) {
+      if constexpr (!Kernel::kUsesPosWeight) {
+        fail(ErrorKind::value, function, "options.pos_weight.size()", pos_weight.size(),
+             "0 (pos_weight applies to binary_cross_entropy_with_logits only)");
+      }
+      if (pos_weight.inner_stride() != 1)
+        fail(ErrorKind::shape, function, "options.pos_weight.innerStride()", pos_weight.inner_stride(),
+             "1 (contiguous storage)");
+      check_size(function, "options.pos_weight.size()", pos_weight.size(), params.cols(),
+                 std::string(params_name) + ".cols()");
+      for (Eigen::Index j = 0; j < static_cast<Eigen::Index>(pos_weight.size()); ++j) {
+        const double p = pos_weight[j];
+        if (!(p >= 0) || !std::isfinite(p))
+          fail_at(ErrorKind::value, function, "options.pos_weight", j, p, "finite and >= 0");
+      }
+    }
+    check_unit_interval(function, "labels", targets, false);
+  }
+};
+
+} // namespace detail
+
+/// The Bernoulli family on logits: p(y = 1 | x) = σ(x), ℓ = (1 − y)·x + L·softplus(−x) with
+/// L = 1 + (p − 1)·y for the column's pos_weight p. Params: an Eigen vector or N×L matrix of
+/// logits (float, double, long double, half, bfloat16 — 16-bit types computed in float); targets:
+/// labels of the same shape in [0, 1] (float, double, integer or bool); gradient: a writable Eigen
+/// object of the same shape (may be the logits). See the file comment for formulas and edge cases.
+struct Bernoulli : detail::BernoulliBase<detail::BceLogitsKernel> {
+  /// Shapes (labels like logits, pos_weight one per column), pos_weight values, labels in [0, 1].
+  template <class P, class T> void check(const P& logits, const T& labels, std::string_view function) const {
+    check_shapes_and_labels(logits, labels, function, "logits");
+  }
+  template <class P, class T, class G>
+  void check_gradient(const P& logits, const T&, const G& grad, std::string_view function) const {
+    detail::require_dense<G>();
+    check_same_shape(function, logits, grad, "logits", "grad");
+  }
+};
+
+/// The Bernoulli family on probabilities, with PyTorch's clamp of each log at −100 and PyTorch's
+/// backward (q − y)/max((1 − q)·q, 1e-12). Params: probabilities in [0, 1] (NaN propagates);
+/// otherwise as Bernoulli.
+struct BernoulliProbs : detail::BernoulliBase<detail::BceProbsKernel> {
+  /// Shapes, labels in [0, 1], probabilities in [0, 1] (NaN allowed: it propagates).
+  template <class P, class T> void check(const P& probs, const T& labels, std::string_view function) const {
+    check_shapes_and_labels(probs, labels, function, "probs");
+    detail::check_unit_interval(function, "probs", probs, true);
+  }
+  template <class P, class T, class G>
+  void check_gradient(const P& probs, const T&, const G& grad, std::string_view function) const {
+    detail::require_dense<G>();
+    check_same_shape(function, probs, grad, "probs", "grad");
+  }
+};
+
+/// Binary cross entropy on logits, matching torch.nn.functional.binary_cross_entropy_with_logits
+/// (weight, pos_weight, reduction; see BinaryCrossEntropyOptions for the weighted mean):
+///   value: Σ_i w_i·ℓ_i / D with ℓ_i = (1 − y_i)·x_i + (1 + (p_c − 1)·y_i)·softplus(−x_i), c the
+///          column of element i, D as the driver's reduction says (mean: Σ w_i, or the normaliser).
+/// Exact for every logit (no cut-off; ±1e300 and ±inf give the limits); NaN logits give NaN.
+/// Throws std::invalid_argument when labels, weight, mask or upstream do not match the logits'
+/// shape or pos_weight's size is not logits.cols(); std::domain_error for a label outside [0, 1]
+/// (or NaN), a negative or non-finite weight or pos_weight, and the driver's option errors.
+template <class DX, class DY>
+Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const Eigen::DenseBase<DY>& labels,
+                                      const BinaryCrossEntropyOptions& options = {}) {
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight}},
+                                            logits.derived(), labels.derived(),
+                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+}
+
+/// The same, and the gradient of the value with respect to the logits written into `grad` (same
+/// shape as the logits; may be the logits themselves):
+///   ∂value/∂x_i = s_i·((1 − y_i)·σ(x_i) − p_c·y_i·σ(−x_i)) = s_i·(L_i·σ(x_i) − p_c·y_i),
+/// s_i = w_i/D (sum, mean) or g_i·w_i (none, upstream g). Same throws; nothing is written to grad
+/// when a check fails.
+template <class DX, class DY, class G>
+  requires std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>
+Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const Eigen::DenseBase<DY>& labels, G&& grad,
+                                      const BinaryCrossEntropyOptions& options = {}) {
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight}},
+                                            logits.derived(), labels.derived(), &grad, driver_options(options));
+}
+
+/// Binary cross entropy on probabilities q ∈ [0, 1], matching torch.nn.functional.binary_cross_entropy:
+///   value: Σ_i w_i·ℓ_i / D with ℓ_i = −(y_i·max(log q_i, −100) + (1 − y_i)·max(log1p(−q_i), −100)).
+/// NaN probabilities propagate. Throws std::invalid_argument for shape mismatches (as the logits
+/// form); std::domain_error for a probability outside [0, 1], a label outside [0, 1] (or NaN), a
+/// non-empty pos_weight, and the driver's option errors.
+template <class DX, class DY>
+Loss binary_cross_entropy(const Eigen::DenseBase<DX>& probs, const Eigen::DenseBase<DY>& labels,
+                          const BinaryCrossEntropyOptions& options = {}) {
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy", BernoulliProbs{{options.pos_weight}},
+                                            probs.derived(), labels.derived(),
+                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+}
+
+/// The same, and the gradient written into `grad` (same shape as probs; may alias it), with
+/// PyTorch 1.13's backward: ∂value/∂q_i = s_i·(q_i − y_i)/max((1 − q_i)·q_i, 1e-12) (the eps in
+/// the computing type). Same throws; nothing is written to grad when a check fails.
+template <class DX, class DY, class G>
+  requires std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>
+Loss binary_cross_entropy(const Eigen::DenseBase<DX>& probs, const Eigen::DenseBase<DY>& labels, G&& grad,
+                          const BinaryCrossEntropyOptions& options = {}) {
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy", BernoulliProbs{{options.pos_weight}},
+                                            probs.derived(), labels.derived(), &grad, driver_options(options));
+}
+
+} // namespace nll
