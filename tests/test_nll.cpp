@@ -844,6 +844,14 @@ TEST_CASE("upstream per-example gradients with Reduction::none are folded in bef
     CHECK(ulp_distance(grad[i], g[static_cast<std::size_t>(i)] * plain[i]) <= 2);
   }
 
+  // Upstream alone (no weight, no mask, a family without an ignore label).
+  const Expected want_alone =
+      reference(poisson_terms(d.eta, d.y), {.reduction = Reduction::none, .upstream = widen(g)});
+  VectorXd grad_alone(n);
+  const nll::Loss r_alone = nll::nll(Poisson{}, d.eta, d.y, grad_alone, {.reduction = Reduction::none, .upstream = g});
+  check_loss(r_alone, want_alone, n, Reduction::none);
+  check_grad(grad_alone, want_alone);
+
   // The fused path honours it too.
   const LogisticData ld = logistic_data(n, 94);
   const std::array<double, 2> cw{1.5, 0.5};
