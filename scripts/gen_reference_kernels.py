@@ -157,20 +157,36 @@ def generated(n, p, q, r, s, sets=(), kind='fd'):
     return xs
 
 
+def lse_parts(xs):
+    """(m, log s) with lse = m + log s, s = sum_j exp(x_j - m), for a row with a finite maximum.
+
+    log s = log1p((count of maxima - 1) + the rest), so that a tail far below the 50 digits of the
+    sum (lse([0, -700]) = 1e-304) is not lost; log s is kept apart from m so that x_j - lse can be
+    formed as (x_j - m) - log s without m's digits swamping log s (x = [1e300, 1e300, 0.5]).
+    """
+    finite = [mpf(x) for x in xs if x != -INF]
+    m = max(finite)
+    count = sum(1 for x in finite if x == m)
+    rest = mp.fsum(mp.exp(x - m) for x in finite if x != m)
+    return m, mp.log1p((count - 1) + rest)
+
+
 def lse_ref(xs):
     if any(math.isnan(x) for x in xs):
         return NAN
     if any(x == INF for x in xs):
         return INF
-    finite = [mpf(x) for x in xs if x != -INF]
-    if not finite:
+    if all(x == -INF for x in xs):
         return -INF
-    m = max(finite)
-    # log1p of (count of maxima - 1) + the rest, so that a tail far below the 50 digits of the sum
-    # (lse([0, -700]) = 1e-304) is not lost.
-    count = sum(1 for x in finite if x == m)
-    rest = mp.fsum(mp.exp(x - m) for x in finite if x != m)
-    return m + mp.log1p((count - 1) + rest)
+    m, log_s = lse_parts(xs)
+    return m + log_s
+
+
+def log_s_ref(xs):
+    """log s = lse - max for rows with a finite maximum, NaN otherwise."""
+    if any(math.isnan(x) or x == INF for x in xs) or all(x == -INF for x in xs):
+        return NAN
+    return lse_parts(xs)[1]
 
 
 def log_softmax_ref(xs):
@@ -181,8 +197,8 @@ def log_softmax_ref(xs):
     if any(x == INF for x in xs):
         count = sum(1 for x in xs if x == INF)
         return [-mp.log(count) if x == INF else -INF for x in xs]
-    lse = lse_ref(xs)
-    return [-INF if x == -INF else mpf(x) - lse for x in xs]
+    m, log_s = lse_parts(xs)
+    return [-INF if x == -INF else (mpf(x) - m) - log_s for x in xs]
 
 
 def softmax_ref(xs):
@@ -261,15 +277,16 @@ def generated_rows():
 
 def write_row_tables():
     with open(os.path.join(OUT, 'kernels_log_sum_exp.txt'), 'w') as f:
-        header(f, 'log_sum_exp(x) = log sum_j exp(x_j)',
-               'name kind n expected list x_0 .. x_{n-1}   |   name kind n expected gen p q r s [set k v]...')
+        header(f, 'log_sum_exp(x) = log sum_j exp(x_j); log_s = log_sum_exp(x) - max_j x_j (nan if the max is not finite)',
+               'name kind n expected log_s list x_0 .. x_{n-1}   |   name kind n expected log_s gen p q r s [set k v]...')
         for name, kind, xs in listed_rows():
-            f.write('%s %s %d %s list %s\n' % (name, kind, len(xs), fmt_out(lse_ref(xs)),
-                                               ' '.join(fmt_in(x) for x in xs)))
+            f.write('%s %s %d %s %s list %s\n' % (name, kind, len(xs), fmt_out(lse_ref(xs)), fmt_out(log_s_ref(xs)),
+                                                  ' '.join(fmt_in(x) for x in xs)))
         for name, kind, n, (p, q, r, s), sets in generated_rows():
             xs = generated(n, p, q, r, s, sets, kind)
             extra = ''.join(' set %d %s' % (k, fmt_in(v)) for k, v in sets)
-            f.write('%s %s %d %s gen %d %d %d %d%s\n' % (name, kind, n, fmt_out(lse_ref(xs)), p, q, r, s, extra))
+            f.write('%s %s %d %s %s gen %d %d %d %d%s\n' % (name, kind, n, fmt_out(lse_ref(xs)), fmt_out(log_s_ref(xs)),
+                                                        p, q, r, s, extra))
     with open(os.path.join(OUT, 'kernels_log_softmax.txt'), 'w') as f:
         header(f, 'log_softmax(x)_j = x_j - log_sum_exp(x) and softmax(x)_j = exp(log_softmax(x)_j); '
                '+inf entries share the mass equally; all -inf or any NaN gives NaN everywhere',

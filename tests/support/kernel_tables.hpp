@@ -49,29 +49,32 @@ inline std::vector<double> generated_row(std::int64_t n, std::int64_t p, std::in
   return x;
 }
 
-/// One log-sum-exp record: a listed or generated row and its log-sum-exp.
+/// One log-sum-exp record: a listed or generated row, its log-sum-exp and log s = lse − max x
+/// (NaN when the maximum is not finite): x_j − lse is formed as (x_j − max) − log s, which keeps
+/// the digits of log s that lse itself cannot hold (lse = 1e300 + log 2).
 struct LseRow {
   std::string name;
   bool float_ok;
   std::vector<double> x;
   long double expected;
+  long double log_s;
 };
 
 inline std::vector<LseRow> read_lse_table() {
   std::vector<LseRow> out;
   for (const Record& r : read_table("kernels_log_sum_exp.txt")) {
-    LseRow row{r.text(0), r.text(1) == "fd", {}, r.number(3)};
+    LseRow row{r.text(0), r.text(1) == "fd", {}, r.number(3), r.number(4)};
     const auto n = static_cast<std::int64_t>(std::stoll(r.text(2)));
-    if (r.text(4) == "list") {
-      for (std::int64_t j = 0; j < n; ++j) row.x.push_back(input(r, 5 + static_cast<std::size_t>(j)));
-    } else if (r.text(4) == "gen") {
-      row.x = generated_row(n, std::stoll(r.text(5)), std::stoll(r.text(6)), std::stoll(r.text(7)), std::stoll(r.text(8)));
-      for (std::size_t k = 9; k < r.size(); k += 3) {
+    if (r.text(5) == "list") {
+      for (std::int64_t j = 0; j < n; ++j) row.x.push_back(input(r, 6 + static_cast<std::size_t>(j)));
+    } else if (r.text(5) == "gen") {
+      row.x = generated_row(n, std::stoll(r.text(6)), std::stoll(r.text(7)), std::stoll(r.text(8)), std::stoll(r.text(9)));
+      for (std::size_t k = 10; k < r.size(); k += 3) {
         if (r.text(k) != "set") throw std::runtime_error("kernels_log_sum_exp.txt: expected 'set' in row " + row.name);
         row.x.at(static_cast<std::size_t>(std::stoll(r.text(k + 1)))) = input(r, k + 2);
       }
     } else {
-      throw std::runtime_error("kernels_log_sum_exp.txt: unknown row form " + r.text(4));
+      throw std::runtime_error("kernels_log_sum_exp.txt: unknown row form " + r.text(5));
     }
     if (static_cast<std::int64_t>(row.x.size()) != n) throw std::runtime_error("kernels_log_sum_exp.txt: bad length in " + row.name);
     out.push_back(std::move(row));

@@ -50,13 +50,14 @@ template <bool kLog, class In, class Out> void softmax_vector_into(const In& x, 
       out.coeffRef(j) = static_cast<OutScalar>(static_cast<Acc>(x.coeff(j)) == max ? on : off);
     return;
   }
-  const Acc log_sum = static_cast<Acc>(std::log(scaled_exp_sum(x, max)));
+  // log s = log1p(s − 1), accurate also when the maximum dominates (log_softmax of it is −(s − 1)).
+  const Acc log_sum = static_cast<Acc>(std::log1p(scaled_exp_excess(x, max)));
   if constexpr (kLog) {
     out = ((x.template cast<Acc>().array() - max) - log_sum).template cast<OutScalar>().matrix();
   } else {
-    // exp(x − m − log s) keeps the division out of the inner loop and equals exp(x − m)/s to
-    // within an ulp.
-    out = ((x.template cast<Acc>().array() - max) - log_sum).exp().template cast<OutScalar>().matrix();
+    // exp(x − m − log s) keeps the division out of the inner loop; exp_op gives exactly 0 for −inf
+    // entries and correct subnormals (Eigen's packet exp alone does neither; see exp.hpp).
+    out = ((x.template cast<Acc>().array() - max) - log_sum).unaryExpr(exp_op<Acc>{}).template cast<OutScalar>().matrix();
   }
 }
 
