@@ -22,7 +22,9 @@
 // Order of work: every argument check runs before anything is evaluated or written, so a failed
 // check leaves the gradient buffer untouched. Then the examples are processed in blocks of the
 // family's block_size; block sums are added in block order, so the result does not depend on the
-// number of OpenMP threads (compile with OpenMP to split blocks across threads).
+// number of OpenMP threads. Compiled with OpenMP (-fopenmp; CMake option NLL_OPENMP for nll's own
+// targets), the blocks of one call are split across threads; define NLL_DISABLE_OPENMP to keep
+// the driver serial in an OpenMP program.
 //
 // Errors (std::invalid_argument for shapes, std::domain_error for values), in the grammar
 // "nll::<function>: <argument>[i] is <value>, but must be <requirement>":
@@ -214,7 +216,12 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
   constexpr Eigen::Index kBlock = block_size_of<F>();
   static_assert(kBlock > 0 && kBlock <= 4096, "a family's block_size must be in [1, 4096]");
   const Eigen::Index num_blocks = (n + kBlock - 1) / kBlock;
-  std::vector<double> block_sums(static_cast<std::size_t>(num_blocks), 0.0);
+  // One partial sum per block; on the stack up to 64 blocks (no allocation for small batches).
+  constexpr Eigen::Index kStackBlocks = 64;
+  std::array<double, kStackBlocks> small_sums;
+  std::vector<double> large_sums;
+  if (num_blocks > kStackBlocks) large_sums.resize(static_cast<std::size_t>(num_blocks));
+  double* const block_sums = num_blocks > kStackBlocks ? large_sums.data() : small_sums.data();
   const bool per_example_weights = !uniform || !options.upstream.empty();
   double* const loss_out = options.reduction == Reduction::none ? result.per_example.data() : nullptr;
 
@@ -256,16 +263,16 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
         sum = value_block_per_example(family, params, targets, block);
       }
     }
-    block_sums[static_cast<std::size_t>(b)] = sum;
+    block_sums[b] = sum;
   };
-#if defined(_OPENMP)
+#if defined(_OPENMP) && !defined(NLL_DISABLE_OPENMP)
 #pragma omp parallel for schedule(static) if (num_blocks > 1)
   for (Eigen::Index b = 0; b < num_blocks; ++b) run_block(b);
 #else
   for (Eigen::Index b = 0; b < num_blocks; ++b) run_block(b);
 #endif
   double total = 0;
-  for (const double s : block_sums) total += s;
+  for (Eigen::Index b = 0; b < num_blocks; ++b) total += block_sums[b];
 
   result.value = empty_mean ? std::numeric_limits<double>::quiet_NaN() : total / result.denominator;
   return result;
