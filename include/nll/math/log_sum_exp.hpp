@@ -21,9 +21,10 @@
 // exponentials are summed in float inside chunks of kLogSumExpChunk = 4096 elements (Eigen keeps
 // several independent vector accumulators there) and the chunk sums in double; m + log1p(s − 1) is
 // then evaluated in double and rounded once to float. double inputs are computed in double, long
-// double in long double. Rows of 128k+ elements keep a result within a few ulp (docs/kernels.md has
-// the measured errors). The exponentials use Eigen's packet exp with the subnormal tail repaired
-// (detail::pexp_full in exp.hpp). Contiguous float input compiled with AVX-512 takes a faster kernel
+// double in long double (with a compensated sum: Eigen does not vectorise long double). Measured
+// against mpmath on rows of 1 to 131077 elements (docs/kernels.md): within 1.51 eps (float),
+// 1.09 eps (double), 2.76 eps (long double), relative. The exponentials use Eigen's packet exp with
+// the subnormal tail repaired (detail::pexp_full in exp.hpp). Nothing here throws. Contiguous float input compiled with AVX-512 takes a faster kernel
 // that computes the same m and s − 1 (detail/log_sum_exp_avx512.hpp).
 #pragma once
 
@@ -129,9 +130,10 @@ template <detail::SupportedScalar T> detail::accumulator_t<T> log_sum_exp(T a_in
   return static_cast<Acc>(static_cast<Wide>(hi) + std::log1p(std::exp(static_cast<Wide>(lo) - static_cast<Wide>(hi))));
 }
 
-/// log Σ_j exp(x_j) over every coefficient of `x` (any Eigen expression). Result type: the
-/// accumulator type (float for float/half/bfloat16 input, double for double). See the file comment
-/// for the edge cases. Gradient: softmax(x).
+/// log Σ_j exp(x_j) = m + log1p(s − 1) over every coefficient of `x` (any Eigen expression: a
+/// vector, a row, a whole matrix in any storage order). Result type: the accumulator type (float
+/// for float/half/bfloat16 input, double for double, long double for long double). Gradient:
+/// softmax(x). Empty or all −inf → −inf; +inf → +inf; NaN → NaN (also next to +inf).
 template <class Derived>
 detail::accumulator_t<detail::scalar_of_t<Derived>> log_sum_exp(const Eigen::DenseBase<Derived>& x) {
   using Acc = detail::accumulator_t<detail::scalar_of_t<Derived>>;
@@ -149,8 +151,9 @@ detail::accumulator_t<detail::scalar_of_t<Derived>> log_sum_exp(const Eigen::Den
 }
 
 /// log-sum-exp of each row of `x` (rows are examples): a column vector with x.rows() entries in the
-/// accumulator type. Row-major storage is the fast path (each row contiguous). A matrix with zero
-/// columns gives −inf in every row.
+/// accumulator type; gradient of entry i: softmax of row i. Row-major storage is the fast path (each
+/// row contiguous, vectorised); column-major rows are strided and use the scalar exp. A matrix with
+/// zero columns gives −inf in every row; edge cases per row as log_sum_exp.
 template <class Derived>
 Eigen::Matrix<detail::accumulator_t<detail::scalar_of_t<Derived>>, Eigen::Dynamic, 1>
 log_sum_exp_rows(const Eigen::DenseBase<Derived>& x) {

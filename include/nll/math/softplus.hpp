@@ -13,14 +13,22 @@
 // The max/min form is the branch form "x > 0 ? x + log1p(exp(−x)) : log1p(exp(x))" written without
 // a branch, so the scalar and the vectorised paths compute the same formula. exp is only ever taken
 // of a non-positive number, so nothing overflows: log1p_exp(1e300) = 1e300, log1p_exp(−1e300) = 0,
-// log_sigmoid(−1e4f) = −1e4f, sigmoid(−100) = 3.72e−44 (a float subnormal, not 0).
+// log_sigmoid(−1e4f) = −1e4f, sigmoid(−100.0f) = 3.78e−44 (a float subnormal, not 0: also on the
+// vectorised path, whose exp is repaired below the normal range, see exp.hpp).
 //
 // Infinities: log1p_exp(+inf) = +inf, log1p_exp(−inf) = 0; log_sigmoid(−inf) = −inf,
-// log_sigmoid(+inf) = 0; sigmoid(±inf) = 1 / 0. NaN in gives NaN out.
+// log_sigmoid(+inf) = 0; sigmoid(±inf) = 1 / 0. NaN in gives NaN out. Nothing throws.
+//
+// Accuracy against mpmath over 750 inputs from −FLT_MAX to FLT_MAX (and ±1e300, ±DBL_MAX in double;
+// docs/kernels.md): scalar within 1.05 eps (float, double) and 1.85 eps (long double); vectorised
+// float within 2.5 eps, vectorised double within 1.34 eps. Results below the smallest normal number
+// are within one subnormal step.
 //
 // Scalar overloads take float, double, long double, Eigen::half and Eigen::bfloat16 (computed in
 // float, returned in the input type). Array overloads take any Eigen array expression and return a
-// lazy, vectorised expression (the same lifetime rules as Eigen's own x.exp()).
+// lazy expression (the same lifetime rules as Eigen's own x.exp()), vectorised for float and double
+// (Eigen's packet exp and log1p; for double, whose packet log1p Eigen 3.4 lacks, Eigen's
+// generic_plog1p on the packet log), scalar for the other types.
 #pragma once
 
 #include <Eigen/Core>
@@ -31,7 +39,8 @@
 
 namespace nll {
 
-/// softplus: log(1 + exp(x)), exact for every x. See the file comment.
+/// softplus: log(1 + exp(x)) for every x without overflow; gradient σ(x). ±inf and NaN as in the
+/// file comment.
 template <detail::SupportedScalar T> T log1p_exp(T x_in) {
   using Acc = detail::accumulator_t<T>;
   const Acc x = static_cast<Acc>(x_in);
@@ -43,7 +52,7 @@ template <detail::SupportedScalar T> T log1p_exp(T x_in) {
 /// Same as log1p_exp: the name PyTorch users know.
 template <detail::SupportedScalar T> T softplus(T x) { return log1p_exp(x); }
 
-/// log σ(x) = −log1p_exp(−x), exact for every x. See the file comment.
+/// log σ(x) = −log1p_exp(−x) for every x without overflow; gradient σ(−x). See the file comment.
 template <detail::SupportedScalar T> T log_sigmoid(T x_in) {
   using Acc = detail::accumulator_t<T>;
   const Acc x = static_cast<Acc>(x_in);
@@ -51,7 +60,8 @@ template <detail::SupportedScalar T> T log_sigmoid(T x_in) {
   return static_cast<T>(result);
 }
 
-/// σ(x) = 1/(1 + exp(−x)), accurate in both tails (relative error of a few ulp everywhere).
+/// σ(x) = 1/(1 + exp(−x)), accurate in both tails (relative error within about 1 eps wherever the
+/// result is a normal number, one subnormal step below); gradient σ(x)·σ(−x).
 template <detail::SupportedScalar T> T sigmoid(T x_in) {
   using Acc = detail::accumulator_t<T>;
   const Acc x = static_cast<Acc>(x_in);
@@ -93,7 +103,8 @@ template <class T> inline constexpr bool kVectorisedLogistic = kVectorisedExpLog
 
 } // namespace detail
 
-/// Element-wise log1p_exp of an Eigen array expression (vectorised for float and double).
+/// Element-wise log1p_exp of an Eigen array expression (vectorised for float and double); a lazy
+/// expression of the input's scalar type.
 template <class Derived> auto log1p_exp(const Eigen::ArrayBase<Derived>& x) {
   return x.derived().unaryExpr(detail::log1p_exp_op<typename Derived::Scalar>{});
 }
