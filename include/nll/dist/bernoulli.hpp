@@ -87,6 +87,33 @@ template <class X> ElementIndex element_index(const X& x, Eigen::Index i) {
   return {i % rows, i / rows};
 }
 
+/// Packet log1p(e) for e ∈ [0, 1] (or NaN), the only range the logits kernel needs (e = e^-|x|).
+/// float: e·q(e) with q a degree-9 polynomial fit of log1p(e)/e on [0, 1] (scripts/
+/// fit_bernoulli_log1p.py: worst relative error 1.2 eps in float), no range reduction, no log —
+/// about three times cheaper than Eigen's plog with AVX-512. double: log(u) + (e − (u − 1))/u with
+/// u = 1 + e (u − 1 is exact, e − (u − 1) is the rounding error of u), r = 1/u given.
+template <class Packet> Packet plog1p_unit(const Packet& e, const Packet& u, const Packet& r) {
+  using namespace Eigen::internal;
+  using A = typename unpacket_traits<Packet>::type;
+  if constexpr (std::is_same_v<A, float>) {
+    (void)u;
+    (void)r;
+    Packet q = pmadd(pset1<Packet>(-3.176057013e-03f), e, pset1<Packet>(1.954252645e-02f));
+    q = pmadd(q, e, pset1<Packet>(-5.637361109e-02f));
+    q = pmadd(q, e, pset1<Packet>(1.054362357e-01f));
+    q = pmadd(q, e, pset1<Packet>(-1.526966691e-01f));
+    q = pmadd(q, e, pset1<Packet>(1.966327429e-01f));
+    q = pmadd(q, e, pset1<Packet>(-2.495161593e-01f));
+    q = pmadd(q, e, pset1<Packet>(3.332971036e-01f));
+    q = pmadd(q, e, pset1<Packet>(-4.999989271e-01f));
+    q = pmadd(q, e, pset1<Packet>(1.0f));
+    return pmul(e, q);
+  } else {
+    const Packet one = pset1<Packet>(A(1));
+    return padd(plog(u), pmul(psub(e, psub(u, one)), r));
+  }
+}
+
 /// Per-element logits kernel in scalar arithmetic (the reference the packet kernel must agree
 /// with). Returns ℓ; with kGrad also writes ∂ℓ/∂x to d. See the file comment for the formula.
 struct BceLogitsKernel {
@@ -109,9 +136,8 @@ struct BceLogitsKernel {
     return loss;
   }
 
-  // Vectorised version of the same formula. log1p(e) is log(u) + (e − (u − 1))/u with u = 1 + e:
-  // u − 1 is exact (Sterbenz), e − (u − 1) is the rounding error of u, and 1/u is shared with σ,
-  // so one exp, one log and one division per element.
+  // Vectorised version of the same formula: one exp, one division (1/u, u = 1 + e, shared by both
+  // sigmoids) and log1p(e) from plog1p_unit (a polynomial for float, no log).
   template <bool kGrad, class Packet> static Packet packet(const Packet& x, const Packet& y, const Packet& pw, Packet& d) {
     using namespace Eigen::internal;
     using A = typename unpacket_traits<Packet>::type;
@@ -121,7 +147,7 @@ struct BceLogitsKernel {
     const Packet e = pexp_full(pnegate(ax)); // exact in the subnormal tail (math/exp.hpp)
     const Packet u = padd(one, e);
     const Packet r = pdiv(one, u);
-    const Packet lg = padd(plog(u), pmul(psub(e, psub(u, one)), r));
+    const Packet lg = plog1p_unit(e, u, r);
     const Packet a = psub(one, y);
     const Packet b = pmul(pw, y);
     const Packet pos = pcmp_le(zero, x);
