@@ -17,6 +17,7 @@
 #include <Eigen/Core>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -971,4 +972,47 @@ TEST_CASE("bad input throws with the message grammar and leaves the gradients al
   CHECK((gm.array() == 7.0).all());
   CHECK((gv.array() == 7.0).all());
   CHECK((gv_row.array() == 7.0).all());
+}
+
+TEST_CASE("the fast float log of the fused variance kernel is within 1 ulp", "[gaussian][log]") {
+  // Every 61st float from FLT_MIN to FLT_MAX (about 35 million values, every binade and both
+  // sides of sqrt(1/2)·2^k), plus every float in [0.99, 1.01], against std::log in double.
+  if constexpr (nll::detail::kFastLogFloat && nll::detail::kVectorisedGaussian<float>) {
+    using namespace Eigen::internal;
+    using Packet = packet_traits<float>::type;
+    constexpr int kPacket = packet_traits<float>::size;
+    alignas(64) float in[kPacket], out[kPacket];
+    double worst = 0;
+    float worst_at = 0;
+    const auto sweep = [&](std::uint32_t first, std::uint32_t last, std::uint32_t step) {
+      for (std::uint32_t bits = first; bits <= last;) {
+        for (int l = 0; l < kPacket; ++l, bits = bits + step <= last ? bits + step : last) std::memcpy(&in[l], &bits, 4);
+        pstore(out, nll::detail::fast_log_positive_float(pload<Packet>(in)));
+        for (int l = 0; l < kPacket; ++l) {
+          const double exact = std::log(static_cast<double>(in[l]));
+          const double ulp = std::max(std::fabs(exact), static_cast<double>(std::numeric_limits<float>::min())) *
+                             std::numeric_limits<float>::epsilon();
+          const double e = std::fabs(out[l] - exact) / ulp;
+          if (e > worst) worst = e, worst_at = in[l];
+        }
+        if (bits == last) break;
+      }
+    };
+    std::uint32_t lo, hi, one_lo, one_hi;
+    const float fmin = std::numeric_limits<float>::min(), fmax = std::numeric_limits<float>::max(), a = 0.99f, b = 1.01f;
+    std::memcpy(&lo, &fmin, 4);
+    std::memcpy(&hi, &fmax, 4);
+    std::memcpy(&one_lo, &a, 4);
+    std::memcpy(&one_hi, &b, 4);
+    sweep(lo, hi, 61);
+    sweep(one_lo, one_hi, 1);
+    std::printf("fast float log: worst error %.3f eps (relative to |log x|) at x = %.9g\n", worst, worst_at);
+    CHECK(worst <= 1.0);
+    // +inf and NaN pass through
+    for (int l = 0; l < kPacket; ++l) in[l] = l % 2 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+    pstore(out, nll::detail::fast_log_positive_float(pload<Packet>(in)));
+    for (int l = 0; l < kPacket; ++l) CHECK((l % 2 ? out[l] == std::numeric_limits<float>::infinity() : std::isnan(out[l])));
+  } else {
+    SUCCEED("this build uses Eigen's plog for the variance kernel");
+  }
 }

@@ -70,6 +70,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <string>
 #include <string_view>
@@ -153,6 +154,37 @@ template <class T> struct FixedSigmaFormula {
   }
 };
 
+#if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_AVX2)
+inline constexpr bool kFastLogFloat = true;
+#else
+inline constexpr bool kFastLogFloat = false;
+#endif
+
+/// log(v) of a float packet whose lanes are normal positive floats, +inf or NaN (no zeros, negatives
+/// or subnormals: the callers clamp at eps >= FLT_MIN). musl's logf (FreeBSD e_logf.c): v = 2^k·m
+/// with m in [√½, √2), f = m − 1, s = f/(2 + f), log(1 + f) = f − ½f² + s·(½f² + R(s²)), R a
+/// degree-4 minimax polynomial; k·ln2 added in two parts. Under 1 ulp, and about half the operations
+/// of Eigen's plog (which must also handle zeros, negatives and subnormals). +inf and NaN are passed
+/// through.
+template <class P> P fast_log_positive_float(const P& v) {
+  using namespace Eigen::internal;
+  using PI = typename unpacket_traits<P>::integer_packet;
+  const PI bits = padd(preinterpret<PI>(v), pset1<PI>(0x3f800000 - 0x3f3504f3));
+  const P k = pcast<PI, P>(psub(plogical_shift_right<23>(bits), pset1<PI>(0x7f)));
+  const P m = preinterpret<P>(padd(pand(bits, pset1<PI>(0x007fffff)), pset1<PI>(0x3f3504f3)));
+  const P f = psub(m, pset1<P>(1.0f));
+  const P s = pdiv(f, padd(pset1<P>(2.0f), f));
+  const P z = pmul(s, s);
+  const P w = pmul(z, z);
+  const P t1 = pmul(w, pmadd(w, pset1<P>(0.24279078841f), pset1<P>(0.40000972152f)));
+  const P t2 = pmul(z, pmadd(w, pset1<P>(0.28498786688f), pset1<P>(0.66666662693f)));
+  const P hfsq = pmul(pset1<P>(0.5f), pmul(f, f));
+  // s·(hfsq + R) + k·ln2_lo − hfsq + f + k·ln2_hi
+  const P r = pmadd(k, pset1<P>(6.9313812256e-01f),
+                    padd(psub(pmadd(s, padd(hfsq, padd(t1, t2)), pmul(k, pset1<P>(9.0580006145e-06f))), hfsq), f));
+  return pselect(pcmp_lt(v, pset1<P>(std::numeric_limits<float>::infinity())), r, v); // +inf, NaN: v
+}
+
 /// ℓ = ½(log v + d·(d/v)) + k, ∂ℓ/∂μ = d/v, ∂ℓ/∂var = (½ − ½·d·(d/v))/v with v = max(var, eps).
 template <class T> struct VarFormula {
   T eps = T(1e-6);
@@ -165,7 +197,14 @@ template <class T> struct VarFormula {
     const P d = psub(mu, y);
     const P t = pdiv(d, v); // d/v
     const P q = pmul(d, t); // d²/v without forming d²
-    loss = pmadd(half, padd(plog(v), q), pset1<P>(constant));
+    P log_v;
+    if constexpr (std::is_same_v<T, float> && !std::is_arithmetic_v<P> && kFastLogFloat) {
+      // v >= eps: the fast log's domain when eps is a normal float (the usual case)
+      log_v = eps >= std::numeric_limits<float>::min() ? fast_log_positive_float(v) : plog(v);
+    } else {
+      log_v = plog(v);
+    }
+    loss = pmadd(half, padd(log_v, q), pset1<P>(constant));
     g_mean = t;
     g_var = pdiv(psub(half, pmul(half, q)), v);
   }
@@ -340,9 +379,28 @@ void check_var_shape(std::string_view function, std::string_view name, const Con
   fail(ErrorKind::shape, function, std::string(name) + ".shape()", shape_text(var.rows(), var.cols()), requirement);
 }
 
+/// True when some entry of x is < 0 (NaN is not): a vectorised pass that ORs the lanes' comparisons.
+template <class T> bool any_negative(const T* x, Eigen::Index n) {
+  Eigen::Index i = 0;
+  bool negative = false;
+  if constexpr (kVectorisedGaussian<T>) {
+    using namespace Eigen::internal;
+    using Packet = typename gaussian_packet<T, true>::type;
+    constexpr Eigen::Index kPacket = packet_traits<T>::size;
+    Packet seen = pzero(Packet{});
+    const Packet zero = pzero(Packet{});
+    for (; i + kPacket <= n; i += kPacket) seen = por(seen, pcmp_lt(ploadu<Packet>(x + i), zero));
+    negative = predux_any(seen);
+  }
+  for (; i < n; ++i) negative |= x[i] < T(0);
+  return negative;
+}
+
 /// Throws for the first negative entry of var (NaN passes: it propagates into the loss).
 template <class T> void check_var_nonnegative(std::string_view function, const ConstMatrixRef<T>& var) {
-  if (var.size() == 0 || !(var.template minCoeff<Eigen::PropagateNumbers>() < T(0))) return;
+  bool negative = false;
+  for (Eigen::Index c = 0; c < var.cols() && !negative; ++c) negative = any_negative(var.data() + c * var.outerStride(), var.rows());
+  if (!negative) return;
   for (Eigen::Index c = 0; c < var.cols(); ++c)
     for (Eigen::Index r = 0; r < var.rows(); ++r)
       if (var(r, c) < T(0)) fail(ErrorKind::value, function, element_name("var", var, r, c), var(r, c), ">= 0");
