@@ -25,6 +25,12 @@
 
 namespace {
 
+#if defined(NLL_LOG_SUM_EXP_AVX512)
+constexpr bool kKernel = true;
+#else
+constexpr bool kKernel = false;
+#endif
+
 using nll_test::error_in_eps;
 using nll_test::Worst;
 
@@ -113,7 +119,9 @@ TEST_CASE("ties, dominated rows and the maximum in any chunk") {
   SECTION("one dominant element in any chunk keeps the relative precision of a tiny result") {
     // lse = log1p((n − 1)·exp(−gap)): 9e−14 … 2e−23, or a float subnormal for gap 100 (then only
     // two terms: each subnormal term is rounded to a subnormal ulp before it is summed). Thousands
-    // of equal terms summed in float cost about 3.5 eps here, on the generic path as well.
+    // of equal terms summed in float cost about 3.5 eps with 16-lane accumulators (the kernel, and
+    // the generic path with AVX-512); the generic path with SSE2's 4 lanes reaches 39 eps on these
+    // rows, so only the kernel is held to 4 eps for them.
     for (Eigen::Index n : {3, 40, 2048, 2049, 6000}) {
       for (Eigen::Index at : {Eigen::Index(0), n / 2, n - 1}) {
         for (float gap : {30.0f, 60.0f, 100.0f}) {
@@ -121,7 +129,7 @@ TEST_CASE("ties, dominated rows and the maximum in any chunk") {
           Eigen::VectorXf x = Eigen::VectorXf::Constant(n, -gap);
           x[at] = 0.0f;
           INFO("n=" << n << " at=" << at << " gap=" << gap);
-          CHECK(error_in_eps<float>(nll::log_sum_exp(x), reference_lse(x)) <= (n <= 40 ? 1.0 : 4.0));
+          CHECK(error_in_eps<float>(nll::log_sum_exp(x), reference_lse(x)) <= (n <= 40 ? 1.0 : kKernel ? 4.0 : 64.0));
         }
       }
     }
@@ -163,7 +171,10 @@ TEST_CASE("NaN and infinities in any chunk give the documented results") {
   CHECK(error_in_eps<float>(nll::log_sum_exp(huge), reference_lse(huge)) <= 1);
 }
 
-TEST_CASE("every storage order and 16-bit input gives the bits of contiguous float data") {
+TEST_CASE("every storage order and 16-bit input gives the bits of contiguous float data (1 eps without the kernel)") {
+  // With the kernel every float-computed vector goes through the same chunks: identical bits. The
+  // generic path reduces strided rows in another order: within 1 eps.
+  const auto same = [](float a, float b) { return kKernel ? a == b : error_in_eps<float>(a, b) <= 1; };
   std::mt19937_64 rng(99);
   std::normal_distribution<float> normal(0.0f, 2.0f);
   for (Eigen::Index n : {7, 2049, 5000}) {
@@ -174,11 +185,11 @@ TEST_CASE("every storage order and 16-bit input gives the bits of contiguous flo
     const Eigen::VectorXf from_rows = nll::log_sum_exp_rows(rm), from_cols = nll::log_sum_exp_rows(cm);
     for (Eigen::Index i = 0; i < rm.rows(); ++i) {
       INFO("n=" << n << " row " << i);
-      CHECK(from_rows[i] == from_cols[i]);
-      CHECK(from_rows[i] == nll::log_sum_exp(cm.row(i)));
-      CHECK(from_rows[i] == nll::log_sum_exp(rm.row(i).transpose()));
+      CHECK(same(from_rows[i], from_cols[i]));
+      CHECK(same(from_rows[i], nll::log_sum_exp(cm.row(i))));
+      CHECK(same(from_rows[i], nll::log_sum_exp(rm.row(i).transpose())));
       const Eigen::Matrix<Eigen::half, Eigen::Dynamic, 1> h = rm.row(i).transpose().cast<Eigen::half>();
-      CHECK(nll::log_sum_exp(h) == nll::log_sum_exp(h.cast<float>().eval()));
+      CHECK(same(nll::log_sum_exp(h), nll::log_sum_exp(h.cast<float>().eval())));
       nll::LogSumExpState<double> state;
       state.add(rm.row(i));
       CHECK(error_in_eps<float>(static_cast<float>(state.value()), from_rows[i]) <= 1);
