@@ -15,3 +15,4 @@
 #include "math/softplus.hpp"
 
 #include "dist/bernoulli.hpp"
+#include "dist/categorical.hpp"

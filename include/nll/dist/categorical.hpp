@@ -1,0 +1,1246 @@
+// nll: negative-log-likelihood losses on Eigen. SPDX-License-Identifier: MIT
+//
+// The categorical family: softmax cross entropy, NLL on log-probabilities, entropy and KL.
+//
+// Rows of the parameter matrix are examples, columns are the C classes. From a row of logits x the
+// family forms transformed logits
+//
+//   z_c = t(x_c) = s(x_c) / T,   s(x) = κ·tanh(x/κ) (soft-cap κ > 0, Gemma 2) or x (κ = 0),
+//   z_c = −inf for a class removed by the class mask (the set of kept classes is U, |U| = C'),
+//
+// with temperature T, then lse = log Σ_{c∈U} exp(z_c) (shifted by the row maximum) and
+// log p_c = z_c − lse. For one example with class weights w (1 when not given), label smoothing ε
+// and z-loss factor λ:
+//
+//   class index y:       ℓ = (1−ε)·w_y·(lse − z_y) + (ε/C')·Σ_{c∈U} w_c·(lse − z_c) + λ·w_y·lse²
+//   probabilities q:     ℓ = Σ_{c∈U} w_c·q'_c·(lse − z_c) + λ·lse²,   q'_c = (1−ε)·q_c + ε/C'
+//
+// which is ℓ = Σ_c B_c·(lse − z_c) + λ·v·lse² with the target coefficients B_c and the target
+// weight v (w_y for an index, 1 for probabilities). The gradient with respect to the logits is
+//
+//   ∂ℓ/∂x_c = (p_c·A − B_c)·t'(x_c),   A = Σ_c B_c + 2·λ·v·lse,   p_c = exp(z_c − lse),
+//   t'(x) = sech²(x/κ)/T (1/T without soft-cap), 0 for masked classes.
+//
+// The generic driver (core/nll.hpp) applies reductions, per-example weights and masks; the mean's
+// denominator is Σ_i w_i·v_i, so class-index targets divide by Σ w[y_i] over examples that count
+// and probability targets by their number, as torch.nn.functional.cross_entropy (1.13) does.
+//
+// Two kernels compute the same thing: the per-example functions (neg_log_prob, neg_log_prob_grad:
+// one row, scalar arithmetic in the accumulator type, any Eigen expression), and a fused block
+// kernel for contiguous rows of float, double, bfloat16 or half (three passes over a row that fits
+// in L2: max from memory, exp-sum from cache storing the exponentials, then the gradient
+// exp(z − m)·(scale·A/s) − scale·B from cache). The fused kernel covers class-index targets without
+// soft-cap and class mask, and label smoothing only without class weights; other rows take the
+// per-example function. Both agree to a few ulp (tests/test_categorical*.cpp).
+//
+// NaN and inf (data, never errors): a NaN logit of a kept class makes that row's loss and gradient
+// NaN. A −inf logit of a non-target class (a masked vocabulary) has p_c = 0: the loss stays finite
+// and its gradient is exactly 0 (without label smoothing; with smoothing the loss is +inf, the
+// mathematically right value, and the gradient there −scale·ε·w_c/C'). A +inf logit (without
+// soft-cap) gives lse = +inf: the loss is +inf, or NaN (inf − inf) for a +inf target, as PyTorch.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <ranges>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "../core/check.hpp"
+#include "../core/distribution.hpp"
+#include "../core/nll.hpp"
+#include "../core/options.hpp"
+#include "../detail/numeric.hpp"
+
+namespace nll {
+
+/// Extra per-row results of cross_entropy, computed in the same pass when a span is given (each
+/// must then have one entry per example). Rows that do not count (masked, ignored, weight 0, or
+/// every row when a mean over nothing returns early) are not evaluated and get log_sum_exp = NaN,
+/// argmax = −1, target_is_argmax = 0, loss = 0.
+struct CrossEntropyOutputs {
+  /// lse_i = log Σ_{c∈U} exp(z_ic) of the transformed logits (after soft-cap, temperature, mask).
+  std::span<double> log_sum_exp = {};
+  /// The first class of largest transformed logit (the first NaN's class if the row has a NaN).
+  std::span<std::int64_t> argmax = {};
+  /// 1 when the target class (for probability targets: the first class of largest target
+  /// probability) is argmax, else 0: Σ/N is the accuracy.
+  std::span<std::uint8_t> target_is_argmax = {};
+  /// ℓ_i, the row's loss before the per-example weight (class weight, smoothing, z-loss included).
+  std::span<double> loss = {};
+};
+
+/// Options of nll::cross_entropy. Starts with the driver's fields (reduction, weight, mask,
+/// normalizer, empty_mean, upstream; see NLL_DRIVER_OPTION_FIELDS), then:
+struct CrossEntropyOptions {
+  NLL_DRIVER_OPTION_FIELDS
+  /// Per-class weights w_c >= 0 (finite), one per class; empty = all 1 (torch's `weight`).
+  ::nll::ExampleView class_weight = {};
+  /// Class-index targets equal to this do not count (torch's default −100). With probability
+  /// targets it must be negative (torch rejects ignore_index there too).
+  std::int64_t ignore_index = -100;
+  /// ε in [0, 1]: mixes the target with the uniform distribution over the kept classes.
+  double label_smoothing = 0;
+  /// λ >= 0: adds λ·v·lse² to each example's loss (PaLM's z-loss), v = the target weight.
+  double z_loss = 0;
+  /// κ >= 0: logits become κ·tanh(x/κ) before everything else (Gemma 2); 0 = off.
+  double soft_cap = 0;
+  /// Per-class 0/1 (or bool) mask, one per class; classes with 0 are removed from the softmax
+  /// (as a −inf logit would be) and from label smoothing. Empty = every class is kept. A target
+  /// on a removed class is an error.
+  ::nll::ExampleView class_mask = {};
+  /// T > 0 (finite): logits are divided by T (after the soft-cap).
+  double temperature = 1;
+  /// Extra per-row outputs (see CrossEntropyOutputs).
+  CrossEntropyOutputs outputs = {};
+};
+
+/// Options of nll::nll_loss (torch.nn.functional.nll_loss): the driver's fields, class weights and
+/// ignore_index, with the same meaning as in CrossEntropyOptions.
+struct NllLossOptions {
+  NLL_DRIVER_OPTION_FIELDS
+  ::nll::ExampleView class_weight = {};
+  std::int64_t ignore_index = -100;
+};
+
+/// Options of nll::entropy and nll::kl_divergence: the driver's fields only.
+struct EntropyOptions {
+  NLL_DRIVER_OPTION_FIELDS
+};
+using KlDivergenceOptions = EntropyOptions;
+
+/// Options of nll::kl_div (torch.nn.functional.kl_div).
+struct KlDivOptions {
+  NLL_DRIVER_OPTION_FIELDS
+  /// The target is log p (torch's log_target=True) instead of p.
+  bool log_target = false;
+  /// With Reduction::mean, divide by the number of elements N·C (torch's reduction='mean')
+  /// instead of the number of rows N (torch's reduction='batchmean', the true KL; our default).
+  bool elementwise_mean = false;
+};
+
+/// Soft targets given as logits: the target distribution is the softmax of each row (over the
+/// kept classes). Made by nll::as_logits; holds a reference to the expression.
+template <class Derived> struct LogitTargets {
+  const Derived& logits;
+};
+
+/// Wraps a matrix of logits so that cross_entropy uses softmax(p_logits) as its probability
+/// targets: nll::cross_entropy(q_logits, nll::as_logits(p_logits)) is H(softmax(p), softmax(q)).
+template <class Derived> LogitTargets<Derived> as_logits(const Eigen::MatrixBase<Derived>& p_logits) {
+  return {p_logits.derived()};
+}
+
+namespace detail {
+
+template <class T> struct is_logit_targets : std::false_type {};
+template <class D> struct is_logit_targets<LogitTargets<D>> : std::true_type {};
+
+/// An integer vector of class indices: an Eigen vector of an integer type, or a sized random-access
+/// range (std::vector<int>, std::vector<std::int64_t>, std::span, …) of integers.
+template <class T>
+concept ClassIndexTargets =
+    (std::is_base_of_v<Eigen::EigenBase<T>, T> && requires { typename T::Scalar; } &&
+     std::is_integral_v<typename Eigen::internal::traits<T>::Scalar>) ||
+    (!std::is_base_of_v<Eigen::EigenBase<T>, T> && std::ranges::random_access_range<const T> &&
+     std::ranges::sized_range<const T> && std::is_integral_v<std::ranges::range_value_t<const T>>);
+
+/// A matrix of target probabilities (any Eigen expression of a floating scalar).
+template <class T>
+concept ProbabilityTargets = std::is_base_of_v<Eigen::EigenBase<T>, T> && requires { typename T::Scalar; } &&
+                             is_supported_scalar_v<std::remove_cv_t<typename Eigen::internal::traits<T>::Scalar>>;
+
+template <class T> Eigen::Index index_count(const T& t) {
+  if constexpr (std::is_base_of_v<Eigen::EigenBase<T>, T>) {
+    return t.size();
+  } else {
+    return static_cast<Eigen::Index>(std::ranges::size(t));
+  }
+}
+template <class T> long long index_at(const T& t, Eigen::Index i) {
+  if constexpr (std::is_base_of_v<Eigen::EigenBase<T>, T>) {
+    return static_cast<long long>(t.coeff(i));
+  } else {
+    return static_cast<long long>(std::ranges::begin(t)[i]);
+  }
+}
+
+/// The type row scalars (lse, the loss) are kept in: double, or long double for long double input.
+template <class Acc> using row_real_t = std::conditional_t<std::is_same_v<Acc, long double>, long double, double>;
+
+/// A per-thread scratch buffer of at least n elements (no allocation once it has grown).
+template <class T, int kSlot> T* scratch(Eigen::Index n) {
+  static thread_local std::vector<T> buffer;
+  if (static_cast<Eigen::Index>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
+  return buffer.data();
+}
+
+/// The inner stride of a view (views without inner_stride() mark strided storage by size −1).
+template <class View> std::ptrdiff_t view_stride(const View& v) {
+  if constexpr (requires { v.inner_stride(); }) {
+    return v.size() > 1 ? v.inner_stride() : 1;
+  } else {
+    return v.size() < 0 ? 0 : 1;
+  }
+}
+
+inline bool view_is_strided(const ExampleView& v) { return view_stride(v) != 1; }
+
+/// Copies a per-class view into doubles (a view that is not contiguous is not read; the checks
+/// reject it).
+inline std::vector<double> view_values(const ExampleView& v) {
+  std::vector<double> out;
+  if (v.empty() || view_is_strided(v)) return out;
+  out.resize(static_cast<std::size_t>(v.size()));
+  for (std::ptrdiff_t i = 0; i < v.size(); ++i) out[static_cast<std::size_t>(i)] = v[i];
+  return out;
+}
+
+/// Neumaier's compensated sum: the per-example path adds up to C (128k+) terms per row serially.
+template <class Real> class CompensatedSum {
+public:
+  void add(Real v) {
+    const Real t = sum_ + v;
+    if (std::isfinite(t)) {
+      compensation_ += std::fabs(sum_) >= std::fabs(v) ? (sum_ - t) + v : (v - t) + sum_;
+    }
+    sum_ = t;
+  }
+  Real value() const { return std::isfinite(sum_) ? sum_ + compensation_ : sum_; }
+
+private:
+  Real sum_ = 0;
+  Real compensation_ = 0;
+};
+
+/// float ↔ bfloat16 / half for the fused kernel's row conversions (loops the compiler vectorises).
+template <class S> inline void widen_row(const S* in, float* out, Eigen::Index n) {
+  if constexpr (std::is_same_v<S, Eigen::bfloat16>) {
+    for (Eigen::Index j = 0; j < n; ++j)
+      out[j] = std::bit_cast<float>(static_cast<std::uint32_t>(std::bit_cast<std::uint16_t>(in[j])) << 16);
+  } else {
+    for (Eigen::Index j = 0; j < n; ++j) out[j] = static_cast<float>(in[j]);
+  }
+}
+template <class S> inline void narrow_row(const float* in, S* out, Eigen::Index n) {
+  if constexpr (std::is_same_v<S, Eigen::bfloat16>) {
+    // Round to nearest even; NaN stays a quiet NaN (as Eigen::bfloat16's conversion).
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const std::uint32_t u = std::bit_cast<std::uint32_t>(in[j]);
+      const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+      const std::uint32_t quiet = (u >> 16) | 0x40u;
+      const bool is_nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+      out[j] = std::bit_cast<Eigen::bfloat16>(static_cast<std::uint16_t>(is_nan ? quiet : rounded));
+    }
+  } else {
+    for (Eigen::Index j = 0; j < n; ++j) out[j] = static_cast<S>(in[j]);
+  }
+}
+
+/// The scalars the fused row kernel needs beyond the row itself.
+struct FastRowSpec {
+  Eigen::Index target = 0;
+  double target_coef = 1;     // (1−ε)·w_y
+  double smoothing = 0;       // ε (uniform over C classes; no class weights)
+  double z_weight = 0;        // λ·v
+  double scale = 1;           // gradient scale
+};
+
+/// Result of one fused row: the loss, lse, and the row maximum of z.
+template <class Acc> struct FastRowResult {
+  double loss;
+  double lse;
+  Acc max;
+  bool ok; // false: the row has NaN or an infinite maximum (the caller takes the per-example path)
+};
+
+// Eigen's packet types carry vector attributes that GCC warns about when they are template
+// arguments (-Wignored-attributes); Eigen's own headers do the same inside system headers.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
+/// Pass 1: the maximum of a contiguous row (NaN-propagating), vectorised with Eigen packets.
+template <class Acc> Acc row_max(const Acc* x, Eigen::Index n) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<Acc>::type;
+  constexpr Eigen::Index W = unpacket_traits<Packet>::size;
+  Eigen::Index j = 0;
+  Acc m = -std::numeric_limits<Acc>::infinity();
+  if constexpr (W > 1) {
+    if (n >= 4 * W) {
+      Packet m0 = ploadu<Packet>(x), m1 = ploadu<Packet>(x + W), m2 = ploadu<Packet>(x + 2 * W),
+             m3 = ploadu<Packet>(x + 3 * W);
+      for (j = 4 * W; j + 4 * W <= n; j += 4 * W) {
+        m0 = pmax<Eigen::PropagateNaN>(m0, ploadu<Packet>(x + j));
+        m1 = pmax<Eigen::PropagateNaN>(m1, ploadu<Packet>(x + j + W));
+        m2 = pmax<Eigen::PropagateNaN>(m2, ploadu<Packet>(x + j + 2 * W));
+        m3 = pmax<Eigen::PropagateNaN>(m3, ploadu<Packet>(x + j + 3 * W));
+      }
+      m0 = pmax<Eigen::PropagateNaN>(pmax<Eigen::PropagateNaN>(m0, m1), pmax<Eigen::PropagateNaN>(m2, m3));
+      m = predux_max<Eigen::PropagateNaN>(m0);
+    }
+  }
+  for (; j < n; ++j) {
+    const Acc v = x[j];
+    if (std::isnan(v)) return v;
+    m = v > m ? v : m;
+  }
+  return m;
+}
+
+/// Pass 2 of a row with maximum m of z = x·inv_t: returns s = Σ exp(z_j − m) as (count of j with
+/// z_j = m) + (the sum over the others) in `rest`, so log s = log1p(rest + count − 1) keeps the
+/// digits of a small loss (a float sum that holds the 1 of the maximum would lose everything below
+/// 6e-8 of the rest). If `kDist`, Σ (m − z_j) goes into *dist. The exponentials are stored into `e`
+/// when kStore (e may equal x). Float sums within chunks of 4096 elements, double across chunks.
+template <bool kStore, bool kDist, class Acc>
+double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, double* rest_out, double* dist) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<Acc>::type;
+  constexpr Eigen::Index W = unpacket_traits<Packet>::size;
+  constexpr Eigen::Index kChunk = 4096;
+  const bool scaled = inv_t != Acc(1);
+  double total = 0, total_count = 0, total_dist = 0;
+  for (Eigen::Index start = 0; start < n; start += kChunk) {
+    const Eigen::Index end = std::min(n, start + kChunk);
+    Eigen::Index j = start;
+    Acc chunk = 0, chunk_count = 0, chunk_dist = 0;
+    if constexpr (W > 1) {
+      const Packet pm = pset1<Packet>(m), pt = pset1<Packet>(inv_t), one = pset1<Packet>(Acc(1));
+      const Packet ninf = pset1<Packet>(-std::numeric_limits<Acc>::infinity());
+      Packet s0 = pzero(pm), s1 = pzero(pm), c0 = pzero(pm), c1 = pzero(pm), d0 = pzero(pm), d1 = pzero(pm);
+      const auto step = [&](Eigen::Index at, Packet& s, Packet& cnt, Packet& d) {
+        Packet z = ploadu<Packet>(x + at);
+        if (scaled) z = pmul(z, pt);
+        Packet ez = pexp(psub(z, pm));
+        if constexpr (std::is_same_v<Acc, double>) ez = pselect(pcmp_eq(z, ninf), pzero(ez), ez); // exp(−inf) = 0
+        const Packet at_max = pcmp_eq(z, pm);
+        s = padd(s, pselect(at_max, pzero(ez), ez));
+        cnt = padd(cnt, pand(at_max, one));
+        if constexpr (kDist) d = padd(d, psub(pm, z));
+        if constexpr (kStore) pstoreu(e + at, ez);
+      };
+      for (; j + 2 * W <= end; j += 2 * W) {
+        step(j, s0, c0, d0);
+        step(j + W, s1, c1, d1);
+      }
+      chunk = predux(padd(s0, s1));
+      chunk_count = predux(padd(c0, c1));
+      if constexpr (kDist) chunk_dist = predux(padd(d0, d1));
+    }
+    for (; j < end; ++j) {
+      const Acc z = scaled ? x[j] * inv_t : x[j];
+      const Acc ez = z == -std::numeric_limits<Acc>::infinity() ? Acc(0) : std::exp(z - m);
+      if (z == m) {
+        chunk_count += 1;
+      } else {
+        chunk += ez;
+      }
+      if constexpr (kDist) chunk_dist += m - z;
+      if constexpr (kStore) e[j] = ez;
+    }
+    total += static_cast<double>(chunk);
+    total_count += static_cast<double>(chunk_count);
+    total_dist += static_cast<double>(chunk_dist);
+  }
+  if constexpr (kDist) *dist = total_dist;
+  *rest_out = total;
+  return total_count;
+}
+
+/// Pass 3: g_j = e_j·alpha − beta over a contiguous row (g may equal e).
+template <class Acc> void row_affine(const Acc* e, Acc* g, Eigen::Index n, Acc alpha, Acc beta) {
+  using namespace Eigen::internal;
+  using Packet = typename packet_traits<Acc>::type;
+  constexpr Eigen::Index W = unpacket_traits<Packet>::size;
+  Eigen::Index j = 0;
+  if constexpr (W > 1) {
+    const Packet pa = pset1<Packet>(alpha), pb = pset1<Packet>(beta);
+    for (; j + W <= n; j += W) pstoreu(g + j, psub(pmul(ploadu<Packet>(e + j), pa), pb));
+  }
+  for (; j < n; ++j) g[j] = e[j] * alpha - beta;
+}
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+} // namespace detail
+
+/// The categorical family (see the file comment for every formula). A Distribution and a
+/// DifferentiableDistribution for params = an N×C Eigen matrix expression (logits, or
+/// log-probabilities when `input` is log_probs) and targets = class indices (any integer vector of
+/// length N), probabilities (an N×C Eigen matrix), or nll::as_logits(p_logits). Gradients go into an
+/// N×C Eigen matrix (it may be params itself). Row-major storage takes the fused kernel.
+class Categorical {
+public:
+  /// What the parameter rows are.
+  enum class Input { logits, log_probs };
+
+  Categorical() = default;
+  /// The family of cross_entropy with these options (their driver fields are not used here).
+  explicit Categorical(const CrossEntropyOptions& o)
+      : class_weight_view_(o.class_weight), class_mask_view_(o.class_mask), ignore_index_(o.ignore_index),
+        label_smoothing_(o.label_smoothing), z_loss_(o.z_loss), soft_cap_(o.soft_cap), temperature_(o.temperature),
+        outputs_(o.outputs) {
+    load_views();
+  }
+  /// The family of nll_loss (log-probability input).
+  explicit Categorical(const NllLossOptions& o)
+      : class_weight_view_(o.class_weight), ignore_index_(o.ignore_index), input_(Input::log_probs) {
+    load_views();
+  }
+
+  Input input() const { return input_; }
+
+  template <class P, class T> Eigen::Index num_examples(const P& params, const T&) const { return params.rows(); }
+
+  /// Structural checks (see cross_entropy for the list); nothing is evaluated or written.
+  template <class P, class T> void check(const P& params, const T& targets, std::string_view fn) const {
+    static_assert(is_supported_scalar_v_of<P>(), "nll::Categorical: params must be float, double, long double, "
+                                                 "Eigen::half or Eigen::bfloat16");
+    const std::string_view pname = input_ == Input::logits ? "logits" : "log_probs";
+    const Eigen::Index n = params.rows(), c = params.cols();
+    if (c < 1) fail(ErrorKind::shape, fn, std::string(pname) + ".cols()", static_cast<long long>(c), ">= 1 (classes)");
+    check_class_view(fn, "options.class_weight", class_weight_view_, c);
+    check_class_view(fn, "options.class_mask", class_mask_view_, c);
+    for (std::size_t k = 0; k < class_weight_.size(); ++k) {
+      const double w = class_weight_[k];
+      if (!(w >= 0) || !std::isfinite(w))
+        fail_at(ErrorKind::value, fn, "options.class_weight", static_cast<long long>(k), w, "finite and >= 0");
+    }
+    if (!keep_.empty()) {
+      for (std::size_t k = 0; k < keep_.size(); ++k) {
+        const double m = class_mask_view_[static_cast<std::ptrdiff_t>(k)];
+        if (!(m == 0 || m == 1))
+          fail_at(ErrorKind::value, fn, "options.class_mask", static_cast<long long>(k), m, "0 or 1");
+      }
+      if (kept_ == 0)
+        fail(ErrorKind::value, fn, "the number of classes options.class_mask keeps", 0LL, ">= 1");
+    }
+    if (!(label_smoothing_ >= 0 && label_smoothing_ <= 1))
+      fail(ErrorKind::value, fn, "options.label_smoothing", label_smoothing_, "in [0, 1]");
+    if (!(z_loss_ >= 0) || !std::isfinite(z_loss_))
+      fail(ErrorKind::value, fn, "options.z_loss", z_loss_, "finite and >= 0");
+    if (!(soft_cap_ >= 0) || !std::isfinite(soft_cap_))
+      fail(ErrorKind::value, fn, "options.soft_cap", soft_cap_, "finite and >= 0 (0 turns it off)");
+    if (!(temperature_ > 0) || !std::isfinite(temperature_))
+      fail(ErrorKind::value, fn, "options.temperature", temperature_, "finite and > 0");
+    check_output(fn, "options.outputs.log_sum_exp.size()", outputs_.log_sum_exp.size(), n);
+    check_output(fn, "options.outputs.argmax.size()", outputs_.argmax.size(), n);
+    check_output(fn, "options.outputs.target_is_argmax.size()", outputs_.target_is_argmax.size(), n);
+    check_output(fn, "options.outputs.loss.size()", outputs_.loss.size(), n);
+
+    if constexpr (detail::ClassIndexTargets<T>) {
+      check_size(fn, "targets.size()", detail::index_count(targets), n, std::string(pname) + ".rows()");
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const long long y = detail::index_at(targets, i);
+        if (y == ignore_index_) continue;
+        if (y < 0 || y >= c) {
+          const std::string req = "in [0, " + std::to_string(c) + ") or equal to options.ignore_index (" +
+                                  std::to_string(ignore_index_) + ")";
+          fail_at(ErrorKind::value, fn, "targets", static_cast<long long>(i), y, req);
+        }
+        if (!keep_.empty() && !keep_[static_cast<std::size_t>(y)])
+          fail_at(ErrorKind::value, fn, "targets", static_cast<long long>(i), y, "a class options.class_mask keeps");
+      }
+    } else if constexpr (detail::is_logit_targets<T>::value) {
+      static_assert(detail::ProbabilityTargets<std::remove_cvref_t<decltype(targets.logits)>>,
+                    "nll::Categorical: as_logits() needs a floating-point Eigen matrix");
+      check_soft_common(fn, params, targets.logits, pname, "targets.logits");
+    } else {
+      static_assert(detail::ProbabilityTargets<T>,
+                    "nll::Categorical: targets must be class indices (an integer vector) or probabilities "
+                    "(a floating-point Eigen matrix shaped like the logits)");
+      if (input_ == Input::log_probs)
+        fail(ErrorKind::shape, fn, "targets.cols()", static_cast<long long>(targets.cols()),
+             "a vector of class indices (nll_loss takes class indices)");
+      check_soft_common(fn, params, targets, pname, "targets");
+      for (Eigen::Index i = 0; i < n; ++i) {
+        for (Eigen::Index k = 0; k < c; ++k) {
+          const auto q = targets.coeff(i, k); // reported in its own type
+          const bool removed = !keep_.empty() && !keep_[static_cast<std::size_t>(k)];
+          if (static_cast<double>(q) < 0) fail(ErrorKind::value, fn, element_name(i, k), q, ">= 0 (a probability)");
+          if (removed && static_cast<double>(q) != 0)
+            fail(ErrorKind::value, fn, element_name(i, k), q, "0 (class " + std::to_string(k) + " is masked)");
+        }
+      }
+    }
+  }
+
+  /// The gradient buffer must have the shape of params.
+  template <class P, class T, class G>
+  void check_gradient(const P& params, const T&, const G& grad, std::string_view fn) const {
+    check_same_shape(fn, params, grad, input_ == Input::logits ? "logits" : "log_probs", "grad");
+  }
+
+  /// ignore_index, for class-index targets.
+  template <class T> bool ignored(const T& targets, Eigen::Index i) const {
+    if constexpr (detail::ClassIndexTargets<T>) {
+      return detail::index_at(targets, i) == ignore_index_;
+    } else {
+      return false;
+    }
+  }
+
+  /// v_i: the class weight of the target (class-index targets), 1 for probability targets.
+  template <class T> double target_weight(const T& targets, Eigen::Index i) const {
+    if constexpr (detail::ClassIndexTargets<T>) {
+      return class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(detail::index_at(targets, i))];
+    } else {
+      return 1.0;
+    }
+  }
+
+  template <class P, class T> double neg_log_prob(const P& params, const T& targets, Eigen::Index i) const {
+    return static_cast<double>(row_loss(params, targets, i, 1.0, static_cast<detail::NoGradient*>(nullptr)));
+  }
+
+  template <class P, class T, class G>
+  double neg_log_prob_grad(const P& params, const T& targets, Eigen::Index i, double scale, G& grad) const {
+    return static_cast<double>(row_loss(params, targets, i, scale, &grad));
+  }
+
+  template <class G> void zero_grad(G& grad, Eigen::Index i) const { grad.row(i).setZero(); }
+
+  /// Fused block kernel, value only.
+  template <class P, class T> double neg_log_prob_block(const P& params, const T& targets, const Block& b) const {
+    return block_kernel(params, targets, b, static_cast<detail::NoGradient*>(nullptr));
+  }
+  /// Fused block kernel, value and gradient.
+  template <class P, class T, class G>
+  double neg_log_prob_grad_block(const P& params, const T& targets, const Block& b, G& grad) const {
+    return block_kernel(params, targets, b, &grad);
+  }
+
+  /// Writes the "not evaluated" values into the per-row outputs of the rows that did not count.
+  template <class T> void fill_outputs_of_rows_not_counting(const T& targets, const NllOptions& o, bool all) const {
+    const Eigen::Index n = static_cast<Eigen::Index>(
+        std::max({outputs_.log_sum_exp.size(), outputs_.argmax.size(), outputs_.target_is_argmax.size(),
+                  outputs_.loss.size()}));
+    for (Eigen::Index i = 0; i < n; ++i) {
+      bool counts = !all;
+      if (counts && !o.mask.empty() && o.mask[i] == 0) counts = false;
+      if (counts && !o.weight.empty() && o.weight[i] == 0) counts = false;
+      if (counts && ignored(targets, i)) counts = false;
+      if (!counts) write_outputs(i, std::numeric_limits<double>::quiet_NaN(), -1, false, 0.0);
+    }
+  }
+
+private:
+  template <class P> static constexpr bool is_supported_scalar_v_of() {
+    return detail::is_supported_scalar_v<std::remove_cv_t<detail::scalar_of_t<P>>>;
+  }
+
+  void load_views() {
+    class_weight_ = detail::view_values(class_weight_view_);
+    const std::vector<double> mask = detail::view_values(class_mask_view_);
+    keep_.assign(mask.size(), 0);
+    kept_ = 0;
+    for (std::size_t k = 0; k < mask.size(); ++k) {
+      keep_[k] = mask[k] != 0 ? 1 : 0;
+      kept_ += keep_[k];
+    }
+  }
+
+  static void check_class_view(std::string_view fn, const std::string& name, const ExampleView& v, Eigen::Index c) {
+    if (v.empty()) return;
+    if (detail::view_is_strided(v))
+      fail(ErrorKind::shape, fn, name + ".innerStride()", "not 1", "1 (contiguous storage)");
+    check_size(fn, name + ".size()", static_cast<long long>(v.size()), static_cast<long long>(c), "the number of classes");
+  }
+
+  static void check_output(std::string_view fn, std::string_view name, std::size_t size, Eigen::Index n) {
+    if (size == 0) return;
+    check_size(fn, name, static_cast<long long>(size), static_cast<long long>(n), "the number of examples");
+  }
+
+  static std::string element_name(Eigen::Index i, Eigen::Index k) {
+    return "targets(" + std::to_string(i) + ", " + std::to_string(k) + ")";
+  }
+
+  template <class P, class Q>
+  void check_soft_common(std::string_view fn, const P& params, const Q& q, std::string_view pname,
+                         std::string_view qname) const {
+    check_same_shape(fn, params, q, pname, qname);
+    if (ignore_index_ >= 0)
+      fail(ErrorKind::value, fn, "options.ignore_index", static_cast<long long>(ignore_index_),
+           "negative with probability targets (ignore_index applies to class indices only)");
+  }
+
+  bool kept(Eigen::Index c) const { return keep_.empty() || keep_[static_cast<std::size_t>(c)]; }
+  double class_w(Eigen::Index c) const { return class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(c)]; }
+  Eigen::Index kept_count(Eigen::Index c) const { return keep_.empty() ? c : static_cast<Eigen::Index>(kept_); }
+
+  void write_outputs(Eigen::Index i, double lse, Eigen::Index argmax, bool hit, double loss) const {
+    const auto k = static_cast<std::size_t>(i);
+    if (!outputs_.log_sum_exp.empty()) outputs_.log_sum_exp[k] = lse;
+    if (!outputs_.argmax.empty()) outputs_.argmax[k] = static_cast<std::int64_t>(argmax);
+    if (!outputs_.target_is_argmax.empty()) outputs_.target_is_argmax[k] = hit ? 1 : 0;
+    if (!outputs_.loss.empty()) outputs_.loss[k] = loss;
+  }
+  bool wants_outputs() const {
+    return !outputs_.log_sum_exp.empty() || !outputs_.argmax.empty() || !outputs_.target_is_argmax.empty() ||
+           !outputs_.loss.empty();
+  }
+
+  /// The per-example path: one row, scalar arithmetic in the accumulator type. Reads the whole row
+  /// (into scratch) before writing the gradient, so grad may alias params.
+  template <class P, class T, class G>
+  auto row_loss(const P& params, const T& targets, Eigen::Index i, double scale_in, G* grad) const {
+    using S = std::remove_cv_t<detail::scalar_of_t<P>>;
+    using Acc = detail::accumulator_t<S>;
+    using Real = detail::row_real_t<Acc>;
+    constexpr bool kGrad = !std::is_same_v<G, detail::NoGradient>;
+    const Eigen::Index c = params.cols();
+    const Real inf = std::numeric_limits<Real>::infinity();
+    const bool logits = input_ == Input::logits;
+    const bool cap = logits && soft_cap_ > 0;
+    const Acc kappa = static_cast<Acc>(soft_cap_);
+    const Acc inv_t = logits ? static_cast<Acc>(1.0L / static_cast<long double>(temperature_)) : Acc(1);
+
+    // z (transformed logits) and, for the soft-cap, sech²(x/κ).
+    Acc* z = detail::scratch<Acc, 0>(c);
+    Acc* dz = cap ? detail::scratch<Acc, 1>(c) : nullptr;
+    for (Eigen::Index k = 0; k < c; ++k) {
+      Acc x = static_cast<Acc>(params.coeff(i, k));
+      if (!kept(k)) {
+        z[k] = -std::numeric_limits<Acc>::infinity();
+        continue;
+      }
+      if (cap) {
+        const Acc u = x / kappa;
+        const Acc ch = std::cosh(u);
+        dz[k] = Acc(1) / (ch * ch);
+        x = kappa * std::tanh(u);
+      }
+      z[k] = inv_t == Acc(1) ? x : x * inv_t;
+    }
+    // Max (NaN wins), argmax, lse.
+    Acc m = -std::numeric_limits<Acc>::infinity();
+    Eigen::Index argmax = 0;
+    bool first = true;
+    for (Eigen::Index k = 0; k < c; ++k) {
+      if (!kept(k)) continue;
+      if (std::isnan(z[k])) {
+        m = z[k];
+        argmax = k;
+        break;
+      }
+      if (first || z[k] > m) {
+        m = z[k];
+        argmax = k;
+        first = false;
+      }
+    }
+    // lse = m + log s, s = Σ exp(z − m) = (count of z = m) + rest; log s = log1p(count − 1 + rest)
+    // keeps the digits of a small loss, and each term is (m − z_k) + log s (never lse − z_k, which
+    // cancels when z_k is near the maximum).
+    Real lse = 0, log_s = 0;
+    const bool finite_max = logits && std::isfinite(m);
+    if (logits) {
+      if (!finite_max) {
+        lse = static_cast<Real>(m);
+      } else {
+        detail::CompensatedSum<Real> rest;
+        Real count = 0;
+        for (Eigen::Index k = 0; k < c; ++k) {
+          if (z[k] == m) {
+            count += 1;
+          } else if (z[k] != -std::numeric_limits<Acc>::infinity()) {
+            rest.add(static_cast<Real>(std::exp(z[k] - m)));
+          }
+        }
+        log_s = std::log1p((count - 1) + rest.value());
+        lse = static_cast<Real>(m) + log_s;
+      }
+    }
+    const auto gap = [&](Eigen::Index k) {
+      return finite_max ? (static_cast<Real>(m) - static_cast<Real>(z[k])) + log_s : lse - static_cast<Real>(z[k]);
+    };
+    // Target coefficients B_k (stored in scratch slot 2), their sum, the target weight v.
+    const Real eps = static_cast<Real>(label_smoothing_);
+    const Real cp = static_cast<Real>(kept_count(c));
+    Real* b = detail::scratch<Real, 2>(c);
+    Real v = 1;
+    Eigen::Index target_class = -1;
+    if constexpr (detail::ClassIndexTargets<T>) {
+      const Eigen::Index y = static_cast<Eigen::Index>(detail::index_at(targets, i));
+      target_class = y;
+      v = static_cast<Real>(class_w(y));
+      for (Eigen::Index k = 0; k < c; ++k) b[k] = kept(k) ? eps * static_cast<Real>(class_w(k)) / cp : Real(0);
+      b[y] += (1 - eps) * v;
+    } else {
+      Real* q = b;
+      if constexpr (detail::is_logit_targets<T>::value) {
+        // softmax of the target logits over the kept classes
+        Real qm = -inf;
+        bool nan = false;
+        for (Eigen::Index k = 0; k < c; ++k) {
+          if (!kept(k)) continue;
+          const Real t = static_cast<Real>(targets.logits.coeff(i, k));
+          if (std::isnan(t)) nan = true;
+          qm = std::max(qm, t);
+        }
+        Real qs = 0;
+        for (Eigen::Index k = 0; k < c; ++k) {
+          const Real t = static_cast<Real>(targets.logits.coeff(i, k));
+          q[k] = (!kept(k) || t == -inf) ? Real(0) : std::exp(t - qm);
+          qs += q[k];
+        }
+        for (Eigen::Index k = 0; k < c; ++k) q[k] = nan ? std::numeric_limits<Real>::quiet_NaN() : q[k] / qs;
+      } else {
+        for (Eigen::Index k = 0; k < c; ++k) q[k] = static_cast<Real>(targets.coeff(i, k));
+      }
+      Real qbest = -inf;
+      for (Eigen::Index k = 0; k < c; ++k) {
+        if (q[k] > qbest) {
+          qbest = q[k];
+          target_class = k;
+        }
+        b[k] = kept(k) ? static_cast<Real>(class_w(k)) * ((1 - eps) * q[k] + eps / cp) : Real(0);
+      }
+    }
+    // Value: Σ_k B_k (lse − z_k) over terms with B_k ≠ 0, plus the z-loss.
+    detail::CompensatedSum<Real> loss_sum, b_sum;
+    for (Eigen::Index k = 0; k < c; ++k) {
+      if (b[k] == 0) continue;
+      b_sum.add(b[k]);
+      loss_sum.add(b[k] * gap(k));
+    }
+    Real loss = loss_sum.value();
+    const Real sum_b = b_sum.value();
+    const Real lambda = logits ? static_cast<Real>(z_loss_) : Real(0);
+    if (lambda != 0) loss += lambda * v * lse * lse;
+    if (wants_outputs())
+      write_outputs(i, logits ? static_cast<double>(lse) : std::numeric_limits<double>::quiet_NaN(), argmax,
+                    argmax == target_class, static_cast<double>(loss));
+    if constexpr (kGrad) {
+      using GS = std::remove_cv_t<detail::scalar_of_t<G>>;
+      const Real scale = static_cast<Real>(scale_in);
+      const Real a = logits ? sum_b + 2 * lambda * v * lse : Real(0);
+      const Real t_factor = static_cast<Real>(inv_t);
+      auto g = grad->row(i);
+      for (Eigen::Index k = 0; k < c; ++k) {
+        if (!kept(k)) {
+          g.coeffRef(k) = GS(0);
+          continue;
+        }
+        const Real p = (a == 0 || z[k] == -std::numeric_limits<Acc>::infinity())
+                           ? Real(0)
+                           : finite_max ? std::exp((static_cast<Real>(z[k]) - static_cast<Real>(m)) - log_s)
+                                        : std::exp(static_cast<Real>(z[k]) - lse);
+        Real d = scale * (p * a - b[k]);
+        if (logits) d *= cap ? static_cast<Real>(dz[k]) * t_factor : t_factor;
+        g.coeffRef(k) = static_cast<GS>(d);
+      }
+    }
+    return loss;
+  }
+
+  /// Is row-contiguous storage available for this expression type?
+  template <class M> static constexpr bool contiguous_rows() {
+    return requires(const M& m) {
+      m.data();
+      m.outerStride();
+      m.innerStride();
+    } && static_cast<bool>(M::IsRowMajor);
+  }
+
+  template <class P, class T, class G> bool fast_eligible(const P& params, const G* grad) const {
+    using S = std::remove_cv_t<detail::scalar_of_t<P>>;
+    if constexpr (!detail::ClassIndexTargets<T> || !contiguous_rows<P>() ||
+                  !(std::is_same_v<S, float> || std::is_same_v<S, double> || std::is_same_v<S, Eigen::bfloat16> ||
+                    std::is_same_v<S, Eigen::half>)) {
+      return false;
+    } else {
+      if (input_ != Input::logits || soft_cap_ > 0 || !keep_.empty()) return false;
+      if (label_smoothing_ > 0 && !class_weight_.empty()) return false;
+      if (params.cols() > 1 && params.innerStride() != 1) return false;
+      if constexpr (!std::is_same_v<G, detail::NoGradient>) {
+        using GS = std::remove_cv_t<detail::scalar_of_t<G>>;
+        if constexpr (!contiguous_rows<G>() || !std::is_same_v<GS, S>) {
+          return false;
+        } else {
+          if (grad->cols() > 1 && grad->innerStride() != 1) return false;
+        }
+      }
+      return true;
+    }
+  }
+
+  template <class P, class T, class G>
+  double block_kernel(const P& params, const T& targets, const Block& block, G* grad) const {
+    constexpr bool kGrad = !std::is_same_v<G, detail::NoGradient>;
+    if (!fast_eligible<P, T, G>(params, grad)) {
+      if constexpr (kGrad) {
+        return detail::grad_block_per_example(*this, params, targets, block, *grad);
+      } else {
+        return detail::value_block_per_example(*this, params, targets, block);
+      }
+    } else {
+      double sum = 0;
+      for (Eigen::Index k = 0; k < block.size; ++k) {
+        const double w = block.weight_at(k);
+        const Eigen::Index i = block.begin + k;
+        double contribution = 0;
+        if (w != 0) {
+          contribution = w * fast_row(params, targets, i, block.grad_scale_at(k), grad);
+        } else if constexpr (kGrad) {
+          zero_grad(*grad, i);
+        }
+        if (block.loss_out) block.loss_out[k] = contribution;
+        sum += contribution;
+      }
+      return sum;
+    }
+  }
+
+  /// The fused kernel for one contiguous row (class-index target; see fast_eligible).
+  template <class P, class T, class G>
+  double fast_row(const P& params, const T& targets, Eigen::Index i, double scale, G* grad) const {
+    if constexpr (!detail::ClassIndexTargets<T> || !contiguous_rows<P>()) {
+      return 0;
+    } else {
+      using S = std::remove_cv_t<detail::scalar_of_t<P>>;
+      using Acc = detail::accumulator_t<S>;
+      constexpr bool kGrad = !std::is_same_v<G, detail::NoGradient>;
+      constexpr bool kWide = std::is_same_v<S, Acc>;
+      const Eigen::Index c = params.cols();
+      const S* row = params.data() + i * params.outerStride();
+      const Eigen::Index y = static_cast<Eigen::Index>(detail::index_at(targets, i));
+      const Acc inv_t = static_cast<Acc>(1.0L / static_cast<long double>(temperature_));
+      // x in the accumulator type: the row itself, or a widened copy (16-bit storage).
+      const Acc* x;
+      Acc* wide = nullptr;
+      if constexpr (kWide) {
+        x = row;
+      } else {
+        wide = detail::scratch<Acc, 3>(c);
+        detail::widen_row(row, wide, c);
+        x = wide;
+      }
+      const Acc xmax = detail::row_max(x, c);
+      if (!std::isfinite(xmax)) {
+        // NaN or an infinite maximum: the per-example function has the exact edge-case handling.
+        return static_cast<double>(row_loss(params, targets, i, scale, grad));
+      }
+      const Acc m = inv_t == Acc(1) ? xmax : xmax * inv_t;
+      const Acc zy = inv_t == Acc(1) ? x[y] : x[y] * inv_t; // read before any write (in-place)
+      const double eps = label_smoothing_;
+      const double wy = class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(y)];
+      double dist = 0, rest = 0, count;
+      // Where the exponentials go: the gradient row (same type as the row), the widened copy, or
+      // nowhere (value only).
+      Acc* e = nullptr;
+      if constexpr (kGrad) {
+        if constexpr (kWide) {
+          e = grad->data() + i * grad->outerStride();
+        } else {
+          e = wide;
+        }
+        count = eps > 0 ? detail::row_exp_sum<true, true>(x, e, c, inv_t, m, &rest, &dist)
+                        : detail::row_exp_sum<true, false>(x, e, c, inv_t, m, &rest, &dist);
+      } else {
+        count = eps > 0 ? detail::row_exp_sum<false, true>(x, e, c, inv_t, m, &rest, &dist)
+                        : detail::row_exp_sum<false, false>(x, e, c, inv_t, m, &rest, &dist);
+      }
+      const double s = count + rest;
+      const double log_s = std::log1p((count - 1) + rest);
+      const double lse = static_cast<double>(m) + log_s;
+      // ℓ = (1−ε)·w_y·(lse − z_y) + ε·(lse − m) + (ε/C)·Σ(m − z) + λ·w_y·lse²
+      const double target_coef = (1 - eps) * wy;
+      double loss = 0;
+      if (target_coef != 0) loss += target_coef * ((static_cast<double>(m) - static_cast<double>(zy)) + log_s);
+      if (eps > 0) loss += eps * log_s + eps / static_cast<double>(c) * dist;
+      if (z_loss_ != 0) loss += z_loss_ * wy * lse * lse;
+      if (wants_outputs()) {
+        Eigen::Index argmax = 0;
+        for (Eigen::Index k = 0; k < c; ++k) {
+          if (x[k] == xmax) {
+            argmax = k;
+            break;
+          }
+        }
+        write_outputs(i, lse, argmax, argmax == y, loss);
+      }
+      if constexpr (kGrad) {
+        const double a = target_coef + eps + 2 * z_loss_ * wy * lse;
+        const Acc alpha = static_cast<Acc>(scale * a * static_cast<double>(inv_t) / s);
+        const Acc beta = static_cast<Acc>(scale * eps / static_cast<double>(c) * static_cast<double>(inv_t));
+        detail::row_affine(e, e, c, alpha, beta);
+        e[y] -= static_cast<Acc>(scale * target_coef * static_cast<double>(inv_t));
+        if constexpr (!kWide) {
+          S* g = grad->data() + i * grad->outerStride();
+          detail::narrow_row(e, g, c);
+        }
+      }
+      return loss;
+    }
+  }
+
+  ExampleView class_weight_view_{};
+  ExampleView class_mask_view_{};
+  std::vector<double> class_weight_;
+  std::vector<unsigned char> keep_;
+  std::size_t kept_ = 0;
+  std::int64_t ignore_index_ = -100;
+  double label_smoothing_ = 0;
+  double z_loss_ = 0;
+  double soft_cap_ = 0;
+  double temperature_ = 1;
+  CrossEntropyOutputs outputs_{};
+  Input input_ = Input::logits;
+};
+
+namespace detail {
+
+template <class G>
+concept EigenGradient = std::is_base_of_v<Eigen::EigenBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>;
+
+template <class Family, class P, class T, class G, class Options>
+Loss run_categorical(std::string_view fn, const Family& family, const P& params, const T& targets, G* grad,
+                     const Options& options) {
+  const NllOptions driver = driver_options(options);
+  Loss r = run_nll<KernelPath::fused>(fn, family, params, targets, grad, driver);
+  if constexpr (std::is_same_v<Family, Categorical>) {
+    const bool returned_early =
+        driver.reduction == Reduction::mean && r.denominator == 0 && driver.empty_mean == EmptyMean::zero;
+    family.fill_outputs_of_rows_not_counting(targets, driver, returned_early);
+  }
+  return r;
+}
+
+} // namespace detail
+
+/// Softmax cross entropy of `targets` under `logits` (N×C, rows are examples; row-major is fast).
+///
+/// targets: class indices (any integer vector of length N: Eigen::VectorXi, VectorX<int64_t>,
+/// std::vector<int>, …), probabilities (an N×C matrix; rows need not sum to 1), or
+/// nll::as_logits(p_logits). Per example (see the file comment; z = soft-capped, tempered, masked
+/// logits, lse = log Σ exp z, U the kept classes, C' = |U|):
+///   index y:   ℓ = (1−ε)·w_y·(lse − z_y) + (ε/C')·Σ_{c∈U} w_c·(lse − z_c) + λ·w_y·lse²
+///   probs q:   ℓ = Σ_{c∈U} w_c·((1−ε)·q_c + ε/C')·(lse − z_c) + λ·lse²
+/// reduced by the driver: mean divides by Σ w_i·w_{y_i} (indices) or Σ w_i (probabilities).
+/// Gradient (the other overload): ∂ℓ/∂x_c = (p_c·A − B_c)·t'(x_c), see the file comment.
+/// matches torch.nn.functional.cross_entropy(logits, targets, weight, ignore_index, reduction,
+/// label_smoothing) where the options overlap (docs/categorical.md lists the differences).
+///
+/// NaN logits give NaN for their row; −inf non-target logits give a finite loss and zero gradient.
+/// Throws (nothing evaluated or written): std::invalid_argument for zero classes, a targets length
+/// or shape that does not match, options.class_weight / class_mask / outputs of the wrong length;
+/// std::domain_error for a class index outside [0, C) that is not ignore_index, a target on a
+/// masked class, a negative soft target, a negative or non-finite class weight, a class mask entry
+/// other than 0/1 or keeping no class, label_smoothing outside [0, 1], z_loss < 0, soft_cap < 0,
+/// temperature <= 0, ignore_index >= 0 with probability targets; and the driver's option errors.
+template <class L, class T>
+Loss cross_entropy(const Eigen::MatrixBase<L>& logits, const T& targets, const CrossEntropyOptions& options = {}) {
+  const Categorical family(options);
+  return detail::run_categorical("cross_entropy", family, logits.derived(), targets,
+                                 static_cast<detail::NoGradient*>(nullptr), options);
+}
+
+/// cross_entropy and its gradient with respect to the logits, written into `grad` (N×C, any Eigen
+/// matrix or view; it may be the logits themselves). The gradient is of the reduced value:
+/// (w_i/D)·∂ℓ_i/∂x_i for sum/mean, g_i·w_i·∂ℓ_i/∂x_i for none with upstream g, and 0 for rows that
+/// do not count. Written in grad's scalar type (computed in float for 16-bit types).
+template <class L, class T, detail::EigenGradient G>
+Loss cross_entropy(const Eigen::MatrixBase<L>& logits, const T& targets, G&& grad,
+                   const CrossEntropyOptions& options = {}) {
+  const Categorical family(options);
+  auto& g = grad;
+  return detail::run_categorical("cross_entropy", family, logits.derived(), targets, &g, options);
+}
+
+/// Negative log-likelihood of class-index `targets` under log-probabilities `log_probs` (N×C),
+/// torch.nn.functional.nll_loss: ℓ_i = −w_{y_i}·log_probs(i, y_i); mean divides by Σ w_i·w_{y_i}
+/// over examples that count. Gradient: ∂ℓ_i/∂log_probs(i, c) = −w_{y_i}·[c = y_i]. The input is
+/// not normalised (any real numbers). Throws as cross_entropy for the options it has.
+template <class L, class T>
+Loss nll_loss(const Eigen::MatrixBase<L>& log_probs, const T& targets, const NllLossOptions& options = {}) {
+  const Categorical family(options);
+  return detail::run_nll<KernelPath::fused>("nll_loss", family, log_probs.derived(), targets,
+                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+}
+
+/// nll_loss and its gradient written into `grad` (shape of log_probs; may alias it).
+template <class L, class T, detail::EigenGradient G>
+Loss nll_loss(const Eigen::MatrixBase<L>& log_probs, const T& targets, G&& grad, const NllLossOptions& options = {}) {
+  const Categorical family(options);
+  auto& g = grad;
+  return detail::run_nll<KernelPath::fused>("nll_loss", family, log_probs.derived(), targets, &g,
+                                            driver_options(options));
+}
+
+namespace detail {
+/// Placeholder targets for families without targets (entropy).
+struct NoTargets {};
+
+/// Softmax of row i of x in Real (scratch slot kSlot) with the row's max m and log s,
+/// s = Σ exp(x − m), so that log p_c = (x_c − m) − log s without cancellation; −inf entries get
+/// p = 0 exactly; a NaN or a non-finite maximum gives NaN probabilities.
+template <class Real> struct SoftmaxRow {
+  const Real* p;
+  Real max;
+  Real log_s;
+  /// log p_c for the entry x_c.
+  Real log_p(Real x) const { return (x - max) - log_s; }
+};
+
+template <int kSlot, class Real, class X> SoftmaxRow<Real> softmax_row_real(const X& x, Eigen::Index i) {
+  const Eigen::Index c = x.cols();
+  Real* p = scratch<Real, kSlot>(c);
+  Real m = -std::numeric_limits<Real>::infinity();
+  bool nan = false;
+  for (Eigen::Index k = 0; k < c; ++k) {
+    const Real v = static_cast<Real>(x.coeff(i, k));
+    if (std::isnan(v)) nan = true;
+    m = std::max(m, v);
+  }
+  if (nan || !std::isfinite(m)) {
+    for (Eigen::Index k = 0; k < c; ++k) p[k] = std::numeric_limits<Real>::quiet_NaN();
+    return {p, nan ? std::numeric_limits<Real>::quiet_NaN() : m, std::numeric_limits<Real>::quiet_NaN()};
+  }
+  CompensatedSum<Real> rest;
+  Real count = 0;
+  for (Eigen::Index k = 0; k < c; ++k) {
+    const Real v = static_cast<Real>(x.coeff(i, k));
+    p[k] = v == -std::numeric_limits<Real>::infinity() ? Real(0) : std::exp(v - m);
+    if (v == m) {
+      count += 1;
+    } else {
+      rest.add(p[k]);
+    }
+  }
+  const Real log_s = std::log1p((count - 1) + rest.value());
+  for (Eigen::Index k = 0; k < c; ++k) {
+    const Real v = static_cast<Real>(x.coeff(i, k));
+    p[k] = p[k] == 0 ? Real(0) : std::exp((v - m) - log_s);
+  }
+  return {p, m, log_s};
+}
+
+template <class P> using softmax_real_t = row_real_t<accumulator_t<std::remove_cv_t<scalar_of_t<P>>>>;
+
+inline void check_classes(std::string_view fn, std::string_view name, Eigen::Index c) {
+  if (c < 1) fail(ErrorKind::shape, fn, std::string(name) + ".cols()", static_cast<long long>(c), ">= 1 (classes)");
+}
+} // namespace detail
+
+/// The entropy family: ℓ_i = H(softmax(x_i)) = Σ_c p_c·(lse − x_c) (terms with p_c = 0 are 0).
+/// Gradient: ∂H/∂x_c = −p_c·(log p_c + H) (0 where p_c = 0).
+struct SoftmaxEntropy {
+  template <class P, class T> Eigen::Index num_examples(const P& p, const T&) const { return p.rows(); }
+  template <class P, class T> void check(const P& p, const T&, std::string_view fn) const {
+    detail::check_classes(fn, "logits", p.cols());
+  }
+  template <class P, class T, class G> void check_gradient(const P& p, const T&, const G& g, std::string_view fn) const {
+    check_same_shape(fn, p, g, "logits", "grad");
+  }
+  template <class P, class T> double neg_log_prob(const P& x, const T&, Eigen::Index i) const {
+    return static_cast<double>(value(x, i));
+  }
+  template <class P, class T, class G>
+  double neg_log_prob_grad(const P& x, const T&, Eigen::Index i, double scale, G& grad) const {
+    using Real = detail::softmax_real_t<P>;
+    using GS = std::remove_cv_t<detail::scalar_of_t<G>>;
+    const auto row = detail::softmax_row_real<4, Real>(x, i);
+    const Real h = entropy_of(x, i, row);
+    for (Eigen::Index k = 0; k < x.cols(); ++k) {
+      const Real p = row.p[k];
+      const Real d = p == 0 ? Real(0) : -p * (row.log_p(static_cast<Real>(x.coeff(i, k))) + h);
+      grad.coeffRef(i, k) = static_cast<GS>(static_cast<Real>(scale) * d);
+    }
+    return static_cast<double>(h);
+  }
+  template <class G> void zero_grad(G& grad, Eigen::Index i) const { grad.row(i).setZero(); }
+
+private:
+  template <class P> auto value(const P& x, Eigen::Index i) const {
+    using Real = detail::softmax_real_t<P>;
+    return entropy_of(x, i, detail::softmax_row_real<4, Real>(x, i));
+  }
+  template <class P, class Real>
+  static Real entropy_of(const P& x, Eigen::Index i, const detail::SoftmaxRow<Real>& row) {
+    Real h = 0;
+    for (Eigen::Index k = 0; k < x.cols(); ++k) {
+      const Real p = row.p[k];
+      if (p != 0 || std::isnan(p)) h -= p * row.log_p(static_cast<Real>(x.coeff(i, k)));
+    }
+    return h;
+  }
+};
+
+/// The KL family between two rows of logits: ℓ_i = KL(p_i ‖ q_i) = Σ_c p_c·((xp_c − lse_p) −
+/// (xq_c − lse_q)), p = softmax(target logits), q = softmax(params); terms with p_c = 0 are 0.
+/// Gradient with respect to the q logits: q_c − p_c.
+struct SoftmaxKl {
+  template <class P, class T> Eigen::Index num_examples(const P& q, const T&) const { return q.rows(); }
+  template <class P, class T> void check(const P& q, const T& p, std::string_view fn) const {
+    detail::check_classes(fn, "q_logits", q.cols());
+    check_same_shape(fn, q, p.logits, "q_logits", "p_logits");
+  }
+  template <class P, class T, class G> void check_gradient(const P& q, const T&, const G& g, std::string_view fn) const {
+    check_same_shape(fn, q, g, "q_logits", "grad");
+  }
+  template <class P, class T> double neg_log_prob(const P& q, const T& p, Eigen::Index i) const {
+    using Real = detail::softmax_real_t<P>;
+    const auto rq = detail::softmax_row_real<4, Real>(q, i);
+    const auto rp = detail::softmax_row_real<5, Real>(p.logits, i);
+    return static_cast<double>(kl(q, p.logits, i, rp, rq));
+  }
+  template <class P, class T, class G>
+  double neg_log_prob_grad(const P& q, const T& p, Eigen::Index i, double scale, G& grad) const {
+    using Real = detail::softmax_real_t<P>;
+    using GS = std::remove_cv_t<detail::scalar_of_t<G>>;
+    const auto rq = detail::softmax_row_real<4, Real>(q, i);
+    const auto rp = detail::softmax_row_real<5, Real>(p.logits, i);
+    const Real value = kl(q, p.logits, i, rp, rq);
+    for (Eigen::Index k = 0; k < q.cols(); ++k)
+      grad.coeffRef(i, k) = static_cast<GS>(static_cast<Real>(scale) * (rq.p[k] - rp.p[k]));
+    return static_cast<double>(value);
+  }
+  template <class G> void zero_grad(G& grad, Eigen::Index i) const { grad.row(i).setZero(); }
+
+private:
+  template <class Q, class PL, class Real>
+  static Real kl(const Q& q, const PL& pl, Eigen::Index i, const detail::SoftmaxRow<Real>& rp,
+                 const detail::SoftmaxRow<Real>& rq) {
+    Real sum = 0;
+    for (Eigen::Index k = 0; k < q.cols(); ++k) {
+      if (rp.p[k] == 0) continue;
+      sum += rp.p[k] * (rp.log_p(static_cast<Real>(pl.coeff(i, k))) - rq.log_p(static_cast<Real>(q.coeff(i, k))));
+    }
+    return sum;
+  }
+};
+
+/// torch.nn.functional.kl_div's family: ℓ_i = Σ_c p_c·(log p_c − input_c) (0 where p_c = 0), or
+/// with log_target Σ_c exp(t_c)·(t_c − input_c). Gradient with respect to input: −p_c (−exp(t_c)).
+struct PointwiseKl {
+  bool log_target = false;
+  bool elementwise_mean = false;
+  template <class P, class T> Eigen::Index num_examples(const P& x, const T&) const { return x.rows(); }
+  template <class P, class T> void check(const P& x, const T& t, std::string_view fn) const {
+    check_same_shape(fn, x, t, "input", "target");
+    if (log_target) return;
+    for (Eigen::Index i = 0; i < t.rows(); ++i) {
+      for (Eigen::Index k = 0; k < t.cols(); ++k) {
+        const double v = static_cast<double>(t.coeff(i, k));
+        if (v < 0)
+          fail(ErrorKind::value, fn, "target(" + std::to_string(i) + ", " + std::to_string(k) + ")", v,
+               ">= 0 (a probability; use log_target for log-probabilities)");
+      }
+    }
+  }
+  template <class P, class T, class G> void check_gradient(const P& x, const T&, const G& g, std::string_view fn) const {
+    check_same_shape(fn, x, g, "input", "grad");
+  }
+  /// elementwise_mean: each row stands for C elements in the mean's denominator.
+  template <class T> double target_weight(const T& t, Eigen::Index) const {
+    return elementwise_mean ? static_cast<double>(t.cols()) : 1.0;
+  }
+  template <class P, class T> double neg_log_prob(const P& x, const T& t, Eigen::Index i) const {
+    using Real = detail::softmax_real_t<P>;
+    Real sum = 0;
+    for (Eigen::Index k = 0; k < x.cols(); ++k) sum += term<Real>(x, t, i, k);
+    return static_cast<double>(sum);
+  }
+  template <class P, class T, class G>
+  double neg_log_prob_grad(const P& x, const T& t, Eigen::Index i, double scale, G& grad) const {
+    using Real = detail::softmax_real_t<P>;
+    using GS = std::remove_cv_t<detail::scalar_of_t<G>>;
+    Real sum = 0;
+    for (Eigen::Index k = 0; k < x.cols(); ++k) {
+      sum += term<Real>(x, t, i, k);
+      const Real tv = static_cast<Real>(t.coeff(i, k));
+      const Real p = log_target ? std::exp(tv) : tv;
+      grad.coeffRef(i, k) = static_cast<GS>(-static_cast<Real>(scale) * p);
+    }
+    return static_cast<double>(sum);
+  }
+  template <class G> void zero_grad(G& grad, Eigen::Index i) const { grad.row(i).setZero(); }
+
+private:
+  template <class Real, class P, class T> Real term(const P& x, const T& t, Eigen::Index i, Eigen::Index k) const {
+    const Real tv = static_cast<Real>(t.coeff(i, k));
+    const Real in = static_cast<Real>(x.coeff(i, k));
+    if (log_target) {
+      const Real p = std::exp(tv);
+      return p == 0 ? Real(0) : p * (tv - in);
+    }
+    return tv == 0 ? Real(0) : tv * (std::log(tv) - in);
+  }
+};
+
+/// The entropy of softmax(logits) per row, H = −Σ_c p_c·log p_c, reduced as options say.
+/// Gradient (other overload): ∂H/∂x_c = −p_c·(log p_c + H). A −inf logit contributes 0 and gets a
+/// zero gradient; NaN gives NaN for its row. Throws std::invalid_argument for zero classes or a
+/// gradient of another shape, and the driver's option errors.
+template <class L> Loss entropy(const Eigen::MatrixBase<L>& logits, const EntropyOptions& options = {}) {
+  return detail::run_nll<KernelPath::fused>("entropy", SoftmaxEntropy{}, logits.derived(), detail::NoTargets{},
+                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+}
+/// entropy and its gradient with respect to the logits (written into grad; may alias logits).
+template <class L, detail::EigenGradient G>
+Loss entropy(const Eigen::MatrixBase<L>& logits, G&& grad, const EntropyOptions& options = {}) {
+  auto& g = grad;
+  return detail::run_nll<KernelPath::fused>("entropy", SoftmaxEntropy{}, logits.derived(), detail::NoTargets{}, &g,
+                                            driver_options(options));
+}
+
+/// KL(p ‖ q) per row, p = softmax(p_logits), q = softmax(q_logits): Σ_c p_c·(log p_c − log q_c),
+/// computed from log-softmax differences (never log of a probability); ≥ 0. Gradient (other
+/// overload) with respect to q_logits: q_c − p_c. Rows with p_c = 0 where q_c = 0 are fine; p_c > 0
+/// with a −inf q logit gives +inf. Throws std::invalid_argument for shapes that differ or zero
+/// classes, and the driver's option errors.
+template <class P, class Q>
+Loss kl_divergence(const Eigen::MatrixBase<P>& p_logits, const Eigen::MatrixBase<Q>& q_logits,
+                   const KlDivergenceOptions& options = {}) {
+  return detail::run_nll<KernelPath::fused>("kl_divergence", SoftmaxKl{}, q_logits.derived(), as_logits(p_logits),
+                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+}
+/// kl_divergence and its gradient with respect to q_logits (written into grad).
+template <class P, class Q, detail::EigenGradient G>
+Loss kl_divergence(const Eigen::MatrixBase<P>& p_logits, const Eigen::MatrixBase<Q>& q_logits, G&& grad,
+                   const KlDivergenceOptions& options = {}) {
+  auto& g = grad;
+  return detail::run_nll<KernelPath::fused>("kl_divergence", SoftmaxKl{}, q_logits.derived(), as_logits(p_logits), &g,
+                                            driver_options(options));
+}
+
+/// torch.nn.functional.kl_div(input, target, reduction, log_target): input = log q (any reals),
+/// target = p (or log p with log_target). Per row ℓ_i = Σ_c p_c·(log p_c − input_c) (0 where
+/// p_c = 0, unlike torch's NaN for p_c = 0 next to input_c = −inf). Reduction::mean divides by the
+/// number of rows (torch's 'batchmean', the true KL); with elementwise_mean by N·C (torch's 'mean').
+/// Reduction::none returns per-row sums (torch returns the N×C elements). Gradient with respect to
+/// input: −p_c·(scale). Throws std::invalid_argument for shapes that differ, std::domain_error for a
+/// negative target without log_target, and the driver's option errors.
+template <class I, class T>
+Loss kl_div(const Eigen::MatrixBase<I>& input, const Eigen::MatrixBase<T>& target, const KlDivOptions& options = {}) {
+  const PointwiseKl family{options.log_target, options.elementwise_mean};
+  return detail::run_nll<KernelPath::fused>("kl_div", family, input.derived(), target.derived(),
+                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+}
+/// kl_div and its gradient with respect to input (written into grad; may alias input).
+template <class I, class T, detail::EigenGradient G>
+Loss kl_div(const Eigen::MatrixBase<I>& input, const Eigen::MatrixBase<T>& target, G&& grad,
+            const KlDivOptions& options = {}) {
+  const PointwiseKl family{options.log_target, options.elementwise_mean};
+  auto& g = grad;
+  return detail::run_nll<KernelPath::fused>("kl_div", family, input.derived(), target.derived(), &g,
+                                            driver_options(options));
+}
+
+} // namespace nll

@@ -1,0 +1,448 @@
+// nll tests: the categorical family's interface and invariants: every integer target type, the
+// fused kernel against nll::nll_per_example on batches that cross block boundaries, bfloat16 and
+// half logits, the per-row outputs, NaN rows, micro-batches with a normaliser, H(p, q) = H(p) +
+// KL(p ‖ q) and KL ≥ 0, a 128256-class vocabulary against mpmath (tests/data/categorical_large.txt),
+// and every bad-input message (nothing written to the gradient).
+#include <nll/dist/categorical.hpp>
+#include <nll/math/softmax.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support/catch.hpp"
+#include "support/reference.hpp"
+
+namespace {
+
+template <class S> using RowMat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Logits that are multiples of 1/64 in [-8, 8] (exact in every type, bfloat16 included for
+/// |x| < 2 only; the 16-bit tests compare against double on the rounded values).
+template <class S> RowMat<S> grid_logits(Eigen::Index n, Eigen::Index c, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(-512, 512);
+  RowMat<S> x(n, c);
+  for (Eigen::Index i = 0; i < n; ++i)
+    for (Eigen::Index j = 0; j < c; ++j) x(i, j) = static_cast<S>(d(rng) / 64.0);
+  return x;
+}
+
+std::vector<std::int64_t> targets_for(Eigen::Index n, Eigen::Index c, unsigned seed, bool with_ignored) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::int64_t> d(0, c - 1);
+  std::vector<std::int64_t> y(static_cast<std::size_t>(n));
+  for (Eigen::Index i = 0; i < n; ++i) y[static_cast<std::size_t>(i)] = with_ignored && i % 7 == 3 ? -100 : d(rng);
+  return y;
+}
+
+/// max over rows of max_c |a − b| / max(max_c |b|, floor), in units of eps.
+template <class A, class B> double row_error(const A& a, const B& b, double eps, double floor) {
+  double worst = 0;
+  for (Eigen::Index i = 0; i < a.rows(); ++i) {
+    double scale = floor;
+    for (Eigen::Index j = 0; j < a.cols(); ++j) scale = std::max(scale, std::fabs(static_cast<double>(b(i, j))));
+    for (Eigen::Index j = 0; j < a.cols(); ++j) {
+      const double e = std::fabs(static_cast<double>(a(i, j)) - static_cast<double>(b(i, j))) / (scale * eps);
+      worst = std::max(worst, std::isnan(e) ? std::numeric_limits<double>::infinity() : e);
+    }
+  }
+  return worst;
+}
+
+double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
+
+} // namespace
+
+TEST_CASE("categorical: every integer target type gives the same loss and gradient") {
+  const RowMat<float> x = grid_logits<float>(6, 5, 1);
+  const std::vector<std::int64_t> y64 = {0, 4, 2, -100, 1, 3};
+  const std::vector<int> y32(y64.begin(), y64.end());
+  Eigen::VectorXi yi(6);
+  Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1> yl(6);
+  for (int i = 0; i < 6; ++i) {
+    yi[i] = y32[static_cast<std::size_t>(i)];
+    yl[i] = y64[static_cast<std::size_t>(i)];
+  }
+  const nll::CrossEntropyOptions o{.label_smoothing = 0.125};
+  RowMat<float> g0(6, 5), g1(6, 5), g2(6, 5), g3(6, 5), g4(6, 5);
+  const double v0 = nll::cross_entropy(x, y64, g0, o).value;
+  CHECK(nll::cross_entropy(x, y32, g1, o).value == v0);
+  CHECK(nll::cross_entropy(x, yi, g2, o).value == v0);
+  CHECK(nll::cross_entropy(x, yl, g3, o).value == v0);
+  CHECK(nll::cross_entropy(x, std::span<const int>(y32), g4, o).value == v0);
+  CHECK(g0 == g1);
+  CHECK(g0 == g2);
+  CHECK(g0 == g3);
+  CHECK(g0 == g4);
+  // An Eigen expression of integers (a segment) and a Map work too.
+  Eigen::VectorXi longer(8);
+  longer << 9, yi, 9;
+  CHECK(nll::cross_entropy(x, longer.segment(1, 6), o).value == v0);
+  CHECK(nll::cross_entropy(x, Eigen::Map<const Eigen::VectorXi>(yi.data(), 6), o).value == v0);
+  // A gradient into a block of a larger matrix, and column-major logits.
+  RowMat<float> big = RowMat<float>::Zero(8, 5);
+  nll::cross_entropy(x, y64, big.middleRows(1, 6), o);
+  CHECK(big.middleRows(1, 6) == g0);
+  CHECK(big.row(0).isZero());
+  const Eigen::MatrixXf xc = x;
+  Eigen::MatrixXf gc(6, 5);
+  CHECK(rel(nll::cross_entropy(xc, y64, gc, o).value, v0) < 1e-6);
+  CHECK(row_error(gc, g0, 1.0, 1e-30) < 1e-6);
+}
+
+TEST_CASE("categorical: the fused kernel equals nll_per_example across blocks and options") {
+  // 2500 rows cross the driver's 1024-row blocks; options the fused kernel handles itself
+  // (class-index targets, class weights, smoothing, z-loss, temperature, per-example weights)
+  // and ones it hands to the per-example function (soft-cap, class mask, smoothing + weights).
+  const Eigen::Index n = 2500, c = 37;
+  const RowMat<float> xf = grid_logits<float>(n, c, 2);
+  const RowMat<double> xd = xf.cast<double>();
+  const auto y = targets_for(n, c, 3, true);
+  std::vector<double> cw(static_cast<std::size_t>(c)), w(static_cast<std::size_t>(n)), mask(static_cast<std::size_t>(c), 1.0);
+  for (Eigen::Index j = 0; j < c; ++j) cw[static_cast<std::size_t>(j)] = 0.25 + 0.125 * static_cast<double>(j % 9);
+  for (Eigen::Index i = 0; i < n; ++i) w[static_cast<std::size_t>(i)] = i % 11 == 0 ? 0.0 : 0.5 + 0.25 * static_cast<double>(i % 5);
+  std::vector<nll::CrossEntropyOptions> all = {
+      {},
+      {.reduction = nll::Reduction::sum, .class_weight = cw},
+      {.weight = w, .class_weight = cw, .z_loss = 1e-3, .temperature = 0.75},
+      {.label_smoothing = 0.1, .z_loss = 1e-4, .temperature = 2.0},
+      {.reduction = nll::Reduction::none, .weight = w, .label_smoothing = 0.2},
+      {.class_weight = cw, .label_smoothing = 0.1, .soft_cap = 5.0},
+      {.normalizer = 4096.0, .z_loss = 1e-2},
+  };
+  double worst_value = 0, worst_grad_f = 0, worst_grad_d = 0;
+  for (const auto& o : all) {
+    RowMat<float> gf(n, c), gf_ref(n, c);
+    RowMat<double> gd(n, c), gd_ref(n, c);
+    const nll::Categorical family(o);
+    const auto rf = nll::cross_entropy(xf, y, gf, o);
+    const auto rf_ref = nll::nll_per_example(family, xf, y, gf_ref, nll::driver_options(o));
+    const auto rd = nll::cross_entropy(xd, y, gd, o);
+    const auto rd_ref = nll::nll_per_example(family, xd, y, gd_ref, nll::driver_options(o));
+    worst_value = std::max({worst_value, rel(rf.value, rf_ref.value) / 1.2e-7, rel(rd.value, rd_ref.value) / 2.2e-16});
+    CHECK(rel(rf.value, rf_ref.value) < 8 * 1.2e-7);
+    CHECK(rel(rd.value, rd_ref.value) < 64 * 2.2e-16);
+    CHECK(rf.total_weight == rf_ref.total_weight);
+    CHECK(nll::cross_entropy(xf, y, o).value == rf.value); // value-only fused kernel, same sum
+    // Per row, relative to the row's gradient scale (at least 0.25·w_i/D, the smallest class
+    // weight times the driver's factor): a target whose probability is near 1 has p_y·A − B_y
+    // cancel, and the two paths use different exp implementations.
+    const double d = o.reduction != nll::Reduction::mean ? 1.0 : o.normalizer ? *o.normalizer : rf.total_weight;
+    const double floor = 0.25 / d;
+    const double ef = row_error(gf, gf_ref, std::numeric_limits<float>::epsilon(), floor);
+    const double ed = row_error(gd, gd_ref, std::numeric_limits<double>::epsilon(), floor);
+    CHECK(ef <= 16);
+    CHECK(ed <= 16);
+    worst_grad_f = std::max(worst_grad_f, ef);
+    worst_grad_d = std::max(worst_grad_d, ed);
+    if (o.reduction == nll::Reduction::none) {
+      for (Eigen::Index i = 0; i < n; ++i) CHECK(rel(rf.per_example[i], rf_ref.per_example[i]) < 8 * 1.2e-7 + 1e-300);
+    }
+  }
+  std::printf("categorical fused vs per-example: value %.2f eps, gradient float %.2f eps, double %.2f eps\n",
+              worst_value, worst_grad_f, worst_grad_d);
+}
+
+TEST_CASE("categorical: bfloat16 and half logits accumulate in float and write their own type") {
+  const Eigen::Index n = 40, c = 3000;
+  const RowMat<float> x0 = grid_logits<float>(n, c, 4);
+  const auto y = targets_for(n, c, 5, true);
+  const nll::CrossEntropyOptions o{.z_loss = 1e-4};
+  const auto check_type = [&](auto tag, double type_eps) {
+    using S = decltype(tag);
+    const RowMat<S> x = x0.cast<S>();
+    const RowMat<double> xd = x.template cast<double>(); // the same (rounded) inputs, in double
+    RowMat<S> g(n, c);
+    RowMat<double> gd(n, c);
+    const auto r = nll::cross_entropy(x, y, g, o);
+    const auto rd = nll::cross_entropy(xd, y, gd, o);
+    // The value is accumulated in float/double: far better than the type's own epsilon.
+    CHECK(rel(r.value, rd.value) < 1e-5);
+    // The gradient is within one rounding of the 16-bit type (normwise per row).
+    CHECK(row_error(g, gd, type_eps, 1e-30) <= 1.0);
+    // In place over the logits, and the per-example path, agree with it.
+    RowMat<S> inplace = x;
+    const auto ri = nll::cross_entropy(inplace, y, inplace, o);
+    CHECK(ri.value == r.value);
+    CHECK(row_error(inplace, g, type_eps, 1e-30) == 0);
+    RowMat<S> gp(n, c);
+    const auto rp = nll::nll_per_example(nll::Categorical(o), x, y, gp, nll::driver_options(o));
+    CHECK(rel(rp.value, r.value) < 1e-6);
+    CHECK(row_error(gp, g, type_eps, 1e-30) <= 1.0);
+  };
+  check_type(Eigen::bfloat16(0), 1.0 / 256);
+  check_type(Eigen::half(0), 1.0 / 2048);
+}
+
+TEST_CASE("categorical: per-row outputs (log-sum-exp, argmax, accuracy, loss)") {
+  RowMat<float> x(4, 3);
+  x << 1, 3, 2,   //
+      5, 0, 5,    // two maxima: the first is the argmax
+      -1, -2, -3, //
+      0, 0, 1;
+  const std::vector<int> y = {1, 2, -100, 0};
+  std::vector<double> lse(4), loss(4);
+  std::vector<std::int64_t> arg(4);
+  std::vector<std::uint8_t> hit(4);
+  const nll::CrossEntropyOptions o{.reduction = nll::Reduction::sum,
+                                   .outputs = {.log_sum_exp = lse, .argmax = arg, .target_is_argmax = hit, .loss = loss}};
+  RowMat<float> g(4, 3);
+  const auto r = nll::cross_entropy(x, y, g, o);
+  CHECK(arg == std::vector<std::int64_t>{1, 0, -1, 2});
+  CHECK(hit == std::vector<std::uint8_t>{1, 0, 0, 0});
+  CHECK(std::isnan(lse[2]));
+  CHECK(loss[2] == 0);
+  // lse and ℓ against std::log/std::exp in long double on these small rows.
+  const auto lse_ref = [&](int i) {
+    long double s = 0;
+    for (int j = 0; j < 3; ++j) s += std::exp(static_cast<long double>(x(i, j)));
+    return std::log(s);
+  };
+  for (int i : {0, 1, 3}) {
+    CHECK(rel(lse[static_cast<std::size_t>(i)], static_cast<double>(lse_ref(i))) < 1e-6);
+    CHECK(rel(loss[static_cast<std::size_t>(i)],
+              static_cast<double>(lse_ref(i) - x(i, y[static_cast<std::size_t>(i)]))) < 1e-6);
+  }
+  CHECK(rel(r.value, loss[0] + loss[1] + loss[3]) < 1e-12);
+  // Probability targets: target_is_argmax compares with the most probable class.
+  RowMat<float> q(4, 3);
+  q << 0, 1, 0, 0.5, 0.25, 0.25, 0, 0, 1, 0.25, 0.5, 0.25;
+  nll::cross_entropy(x, q, nll::CrossEntropyOptions{.outputs = {.target_is_argmax = hit}});
+  CHECK(hit == std::vector<std::uint8_t>{1, 1, 0, 0});
+  // A mean over nothing returns early: every row gets the "not evaluated" outputs.
+  const std::vector<int> none = {-100, -100, -100, -100};
+  nll::cross_entropy(x, none, nll::CrossEntropyOptions{.outputs = {.log_sum_exp = lse, .argmax = arg}});
+  CHECK(arg == std::vector<std::int64_t>{-1, -1, -1, -1});
+  CHECK(std::isnan(lse[0]));
+}
+
+TEST_CASE("categorical: NaN stays in its row; -inf logits never make NaN") {
+  RowMat<float> x(3, 4);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  x << 1, nan, 2, 0, -inf, 0.5f, -inf, -inf, 3, 1, 2, -inf;
+  RowMat<float> g(3, 4);
+  const auto r = nll::cross_entropy(x, std::vector<int>{0, 1, 2}, g, {.reduction = nll::Reduction::none});
+  CHECK(std::isnan(r.per_example[0]));
+  CHECK(r.per_example[1] == 0); // the only finite logit is the target: p = 1 exactly
+  CHECK(std::isfinite(r.per_example[2]));
+  CHECK(g.row(0).array().isNaN().all());
+  CHECK(g(1, 0) == 0);
+  CHECK(g(1, 1) == 0);
+  CHECK(g(2, 3) == 0);
+  CHECK(!g.bottomRows(2).array().isNaN().any());
+  // A NaN logit of a masked class is not looked at.
+  const std::vector<double> keep = {1, 0, 1, 1};
+  const auto rm = nll::cross_entropy(x.topRows(1), std::vector<int>{0}, {.class_mask = keep});
+  CHECK(std::isfinite(rm.value));
+}
+
+TEST_CASE("categorical: micro-batches with a global normaliser add up to the full mean") {
+  const Eigen::Index n = 64, c = 11;
+  const RowMat<double> x = grid_logits<double>(n, c, 6);
+  const auto y = targets_for(n, c, 7, true);
+  std::vector<double> cw(static_cast<std::size_t>(c), 1.0);
+  cw[3] = 2.5;
+  cw[5] = 0.5;
+  RowMat<double> g(n, c), g1(32, c), g2(32, c);
+  const auto full = nll::cross_entropy(x, y, g, {.class_weight = cw});
+  const std::vector<std::int64_t> y1(y.begin(), y.begin() + 32), y2(y.begin() + 32, y.end());
+  const auto a = nll::cross_entropy(x.topRows(32), y1, g1, {.reduction = nll::Reduction::sum, .class_weight = cw});
+  const auto b = nll::cross_entropy(x.bottomRows(32), y2, g2, {.reduction = nll::Reduction::sum, .class_weight = cw});
+  CHECK(a.total_weight + b.total_weight == full.total_weight);
+  CHECK(rel((a.value + b.value) / full.total_weight, full.value) < 1e-14);
+  const auto an = nll::cross_entropy(x.topRows(32), y1, g1, {.normalizer = full.total_weight, .class_weight = cw});
+  const auto bn = nll::cross_entropy(x.bottomRows(32), y2, g2, {.normalizer = full.total_weight, .class_weight = cw});
+  CHECK(rel(an.value + bn.value, full.value) < 1e-14);
+  CHECK(row_error(g1, g.topRows(32), 2.2e-16, 1e-300) <= 4);
+  CHECK(row_error(g2, g.bottomRows(32), 2.2e-16, 1e-300) <= 4);
+}
+
+TEST_CASE("categorical: H(p, q) = H(p) + KL(p || q), KL >= 0, and the three ways to give p") {
+  const Eigen::Index n = 50, c = 17;
+  const RowMat<double> p_logits = grid_logits<double>(n, c, 8);
+  RowMat<double> q_logits = grid_logits<double>(n, c, 9);
+  q_logits.row(3) = p_logits.row(3); // KL = 0 exactly there
+  const RowMat<double> p = nll::softmax_rows(p_logits);
+  const nll::EntropyOptions none{.reduction = nll::Reduction::none};
+  const auto h = nll::entropy(p_logits, none);
+  const auto kl = nll::kl_divergence(p_logits, q_logits, none);
+  const auto hpq = nll::cross_entropy(q_logits, nll::as_logits(p_logits), {.reduction = nll::Reduction::none});
+  const auto hpq_probs = nll::cross_entropy(q_logits, p, {.reduction = nll::Reduction::none});
+  const auto kl_torch = nll::kl_div(nll::log_softmax_rows(q_logits), p, {.reduction = nll::Reduction::none});
+  double worst = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    CHECK(kl.per_example[i] >= 0);
+    const double e = rel(h.per_example[i] + kl.per_example[i], hpq.per_example[i]);
+    worst = std::max(worst, e);
+    CHECK(e < 1e-14);
+    CHECK(rel(hpq_probs.per_example[i], hpq.per_example[i]) < 1e-14);
+    CHECK(std::fabs(kl_torch.per_example[i] - kl.per_example[i]) < 1e-14 * std::max(1.0, h.per_example[i]));
+  }
+  CHECK(std::fabs(kl.per_example[3]) < 1e-15);
+  // Their gradients with respect to the q logits agree too: ∂H(p,q) = ∂KL(p‖q) = q − p.
+  RowMat<double> g1(n, c), g2(n, c);
+  nll::kl_divergence(p_logits, q_logits, g1);
+  nll::cross_entropy(q_logits, nll::as_logits(p_logits), g2);
+  CHECK(row_error(g1, g2, 2.2e-16, 1.0 / n) <= 8); // relative to the row scale 1/n (row 3 is all zero)
+  std::printf("categorical H(p,q) = H(p) + KL: worst relative difference %.3e\n", worst);
+}
+
+TEST_CASE("categorical: a 128256-class vocabulary against mpmath (tests/data/categorical_large.txt)") {
+  const auto table = nll_test::read_table("categorical_large.txt");
+  REQUIRE(table[0].text(0) == "large");
+  const Eigen::Index n = std::stol(table[0].text(1)), c = std::stol(table[0].text(2));
+  // x[i][c] = (((i·7919 + c·104729) mod 2039) − 1019)/64, as in scripts/gen_reference_categorical.py
+  RowMat<float> x(n, c);
+  for (Eigen::Index i = 0; i < n; ++i)
+    for (Eigen::Index j = 0; j < c; ++j)
+      x(i, j) = static_cast<float>(static_cast<double>((i * 7919 + j * 104729) % 2039 - 1019) / 64.0);
+  std::vector<std::int64_t> y;
+  std::vector<long double> lse_ref, loss_ref;
+  long double value_ref = 0;
+  std::vector<std::tuple<Eigen::Index, Eigen::Index, long double>> grad_ref;
+  for (const auto& r : table) {
+    if (r.text(0) == "t")
+      for (std::size_t k = 1; k < r.size(); ++k) y.push_back(std::stoll(r.text(k)));
+    if (r.text(0) == "lse")
+      for (std::size_t k = 1; k < r.size(); ++k) lse_ref.push_back(r.number(k));
+    if (r.text(0) == "rowloss")
+      for (std::size_t k = 1; k < r.size(); ++k) loss_ref.push_back(r.number(k));
+    if (r.text(0) == "value") value_ref = r.number(1);
+    if (r.text(0) == "gradat") grad_ref.emplace_back(std::stol(r.text(1)), std::stol(r.text(2)), r.number(3));
+  }
+  const auto check_type = [&](auto tag, const char* label) {
+    using S = decltype(tag);
+    using Eps = S;
+    const RowMat<S> xs = x.cast<S>();
+    RowMat<S> g(n, c), gp(n, c);
+    std::vector<double> lse(static_cast<std::size_t>(n)), loss(static_cast<std::size_t>(n));
+    const nll::CrossEntropyOptions o{.outputs = {.log_sum_exp = lse, .loss = loss}};
+    const auto r = nll::cross_entropy(xs, y, g, o);
+    const auto rp = nll::nll_per_example(nll::Categorical(o), xs, y, gp, nll::driver_options(o));
+    long double worst = nll_test::error_in_eps<Eps>(r.value, value_ref);
+    worst = std::max(worst, nll_test::error_in_eps<Eps>(rp.value, value_ref));
+    for (Eigen::Index i = 0; i < n; ++i) {
+      worst = std::max(worst, nll_test::error_in_eps<Eps>(lse[static_cast<std::size_t>(i)], lse_ref[static_cast<std::size_t>(i)]));
+      worst = std::max(worst, nll_test::error_in_eps<Eps>(loss[static_cast<std::size_t>(i)], loss_ref[static_cast<std::size_t>(i)]));
+    }
+    long double worst_grad = 0;
+    for (const auto& [i, j, ref] : grad_ref) {
+      // relative to the row's scale 1/n (the target entry is about −1/n)
+      const long double scale = std::max(std::fabs(ref), 1.0L / static_cast<long double>(n));
+      const long double e1 = std::fabs(static_cast<long double>(g(i, j)) - ref) / (scale * std::numeric_limits<Eps>::epsilon());
+      const long double e2 = std::fabs(static_cast<long double>(gp(i, j)) - ref) / (scale * std::numeric_limits<Eps>::epsilon());
+      worst_grad = std::max({worst_grad, e1, e2});
+      // and relative to the entry itself where it is a normal number of the type
+      if (std::fabs(ref) > static_cast<long double>(std::numeric_limits<S>::min()) * 1e6L)
+        CHECK(std::fabs(static_cast<long double>(g(i, j)) - ref) / std::fabs(ref) < 64 * std::numeric_limits<Eps>::epsilon());
+    }
+    CHECK(worst <= 16);
+    CHECK(worst_grad <= 8);
+    std::printf("categorical vocabulary 128256 %-6s: worst value/lse/loss %.2Lf eps, gradient %.2Lf eps\n", label, worst,
+                worst_grad);
+  };
+  check_type(0.0f, "float");
+  check_type(0.0, "double");
+}
+
+TEST_CASE("categorical: bad input throws with the message grammar and writes nothing") {
+  const RowMat<float> x = grid_logits<float>(4, 5, 10);
+  const std::vector<int> y = {0, 1, 2, 3};
+  RowMat<float> g = RowMat<float>::Constant(4, 5, 7.0f);
+  const auto expect = [&](auto&& call, const std::string& message, bool shape) {
+    g.setConstant(7.0f);
+    try {
+      call();
+      FAIL("no exception; expected: " << message);
+    } catch (const std::invalid_argument& e) {
+      CHECK(shape);
+      CHECK(std::string(e.what()) == message);
+    } catch (const std::domain_error& e) {
+      CHECK(!shape);
+      CHECK(std::string(e.what()) == message);
+    }
+    CHECK((g.array() == 7.0f).all());
+  };
+  using O = nll::CrossEntropyOptions;
+  expect([&] { nll::cross_entropy(x, std::vector<int>{0, 5, 2, 3}, g); },
+         "nll::cross_entropy: targets[1] is 5, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
+  expect([&] { nll::cross_entropy(x, std::vector<int>{-1, 0, 2, 3}, g); },
+         "nll::cross_entropy: targets[0] is -1, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
+  expect([&] { nll::cross_entropy(x, std::vector<int>{-100, 0, 2, 3}, g, O{.ignore_index = 4}); },
+         "nll::cross_entropy: targets[0] is -100, but must be in [0, 5) or equal to options.ignore_index (4)", false);
+  expect([&] { nll::cross_entropy(x, std::vector<int>{0, 1, 2}, g); },
+         "nll::cross_entropy: targets.size() is 3, but must be 4 (logits.rows())", true);
+  const std::vector<double> w4 = {1, 1, 1, 1}, wneg = {1, 1, -0.5, 1, 1}, wnan = {1, 1, 1, 1, std::nan("")};
+  expect([&] { nll::cross_entropy(x, y, g, O{.class_weight = w4}); },
+         "nll::cross_entropy: options.class_weight.size() is 4, but must be 5 (the number of classes)", true);
+  expect([&] { nll::cross_entropy(x, y, g, O{.class_weight = wneg}); },
+         "nll::cross_entropy: options.class_weight[2] is -0.5, but must be finite and >= 0", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.class_weight = wnan}); },
+         "nll::cross_entropy: options.class_weight[4] is nan, but must be finite and >= 0", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.label_smoothing = 1.5}); },
+         "nll::cross_entropy: options.label_smoothing is 1.5, but must be in [0, 1]", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.label_smoothing = -0.25}); },
+         "nll::cross_entropy: options.label_smoothing is -0.25, but must be in [0, 1]", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.z_loss = -1}); },
+         "nll::cross_entropy: options.z_loss is -1, but must be finite and >= 0", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.soft_cap = -1}); },
+         "nll::cross_entropy: options.soft_cap is -1, but must be finite and >= 0 (0 turns it off)", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.temperature = 0}); },
+         "nll::cross_entropy: options.temperature is 0, but must be finite and > 0", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.temperature = -2}); },
+         "nll::cross_entropy: options.temperature is -2, but must be finite and > 0", false);
+  const std::vector<double> mask = {1, 1, 0, 1, 1}, mask_bad = {1, 1, 0.5, 1, 1}, mask_none = {0, 0, 0, 0, 0};
+  expect([&] { nll::cross_entropy(x, y, g, O{.class_mask = mask}); },
+         "nll::cross_entropy: targets[2] is 2, but must be a class options.class_mask keeps", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.class_mask = mask_bad}); },
+         "nll::cross_entropy: options.class_mask[2] is 0.5, but must be 0 or 1", false);
+  expect([&] { nll::cross_entropy(x, y, g, O{.class_mask = mask_none}); },
+         "nll::cross_entropy: the number of classes options.class_mask keeps is 0, but must be >= 1", false);
+  const RowMat<float> empty(4, 0);
+  RowMat<float> g_empty(4, 0);
+  expect([&] { nll::cross_entropy(empty, y, g_empty); }, "nll::cross_entropy: logits.cols() is 0, but must be >= 1 (classes)",
+         true);
+  RowMat<float> g_small(3, 5);
+  expect([&] { nll::cross_entropy(x, y, g_small); }, "nll::cross_entropy: grad.rows() is 3, but must be 4 (logits.rows())",
+         true);
+  // probability targets
+  RowMat<float> q = RowMat<float>::Constant(4, 5, 0.2f);
+  const RowMat<float> q_short = RowMat<float>::Constant(3, 5, 0.2f);
+  expect([&] { nll::cross_entropy(x, q_short, g); }, "nll::cross_entropy: targets.rows() is 3, but must be 4 (logits.rows())",
+         true);
+  q(1, 2) = -0.25f;
+  expect([&] { nll::cross_entropy(x, q, g); }, "nll::cross_entropy: targets(1, 2) is -0.25, but must be >= 0 (a probability)",
+         false);
+  q(1, 2) = 0.2f;
+  expect([&] { nll::cross_entropy(x, q, g, O{.class_mask = mask}); },
+         "nll::cross_entropy: targets(0, 2) is 0.200000003, but must be 0 (class 2 is masked)", false);
+  expect([&] { nll::cross_entropy(x, q, g, O{.ignore_index = 0}); },
+         "nll::cross_entropy: options.ignore_index is 0, but must be negative with probability targets (ignore_index "
+         "applies to class indices only)",
+         false);
+  // outputs of the wrong length, and the driver's own checks carry the loss's name
+  std::vector<double> lse3(3);
+  expect([&] { nll::cross_entropy(x, y, g, O{.outputs = {.log_sum_exp = lse3}}); },
+         "nll::cross_entropy: options.outputs.log_sum_exp.size() is 3, but must be 4 (the number of examples)", true);
+  const std::vector<double> w3 = {1, 1, 1};
+  expect([&] { nll::cross_entropy(x, y, g, O{.weight = w3}); },
+         "nll::cross_entropy: options.weight.size() is 3, but must be 4 (the number of examples)", true);
+  // nll_loss, entropy, kl_divergence and kl_div name themselves and their arguments
+  expect([&] { nll::nll_loss(x, std::vector<int>{0, 1, 7, 3}, g); },
+         "nll::nll_loss: targets[2] is 7, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
+  expect([&] { nll::nll_loss(x, std::vector<int>{0, 1}, g); },
+         "nll::nll_loss: targets.size() is 2, but must be 4 (log_probs.rows())", true);
+  expect([&] { nll::entropy(x, g_small); }, "nll::entropy: grad.rows() is 3, but must be 4 (logits.rows())", true);
+  expect([&] { nll::kl_divergence(q_short, x, g); },
+         "nll::kl_divergence: p_logits.rows() is 3, but must be 4 (q_logits.rows())", true);
+  q(3, 4) = -1;
+  expect([&] { nll::kl_div(x, q, g); },
+         "nll::kl_div: target(3, 4) is -1, but must be >= 0 (a probability; use log_target for log-probabilities)", false);
+}
