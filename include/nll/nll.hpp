@@ -16,3 +16,4 @@
 
 #include "dist/bernoulli.hpp"
 #include "dist/categorical.hpp"
+#include "dist/gaussian.hpp"
