@@ -24,8 +24,9 @@
 // double in long double (with a compensated sum: Eigen does not vectorise long double). Measured
 // against mpmath on rows of 1 to 131077 elements (docs/kernels.md): within 1.51 eps (float),
 // 1.09 eps (double), 2.76 eps (long double), relative. The exponentials use Eigen's packet exp with
-// the subnormal tail repaired (detail::pexp_full in exp.hpp). Nothing here throws. Contiguous float input compiled with AVX-512 takes a faster kernel
-// that computes the same m and s − 1 (detail/log_sum_exp_avx512.hpp).
+// the subnormal tail repaired (detail::pexp_full in exp.hpp). Contiguous float input compiled with
+// AVX-512 takes a faster kernel that computes the same m and s − 1 (detail/log_sum_exp_avx512.hpp).
+// Nothing here throws.
 #pragma once
 
 #include <Eigen/Core>
