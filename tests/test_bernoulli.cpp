@@ -79,7 +79,7 @@ template <class T> void check_logits_table(const char* file, long double loss_bu
   const auto records = nll_test::read_table(file);
   std::map<long double, std::vector<const nll_test::Record*>> by_pos_weight;
   for (const auto& r : records) by_pos_weight[r.number(2)].push_back(&r);
-  Worst fused, per_example;
+  Worst fused, per_example, generic;
   std::size_t count = 0;
   for (const auto& [p, rows] : by_pos_weight) {
     const Index n = static_cast<Index>(rows.size());
@@ -97,6 +97,15 @@ template <class T> void check_logits_table(const char* file, long double loss_bu
     const nll::Loss value_ref = nll::nll_per_example(family, x, y, nll::driver_options(none));
     nll::nll_per_example(family, x, y, g_ref, nll::driver_options(sum));
     (void)with_grad;
+    // The portable Eigen-packet kernel too (the fused path above may use an instruction-set
+    // specific one, e.g. AVX-512).
+    Vec<T> g_generic(n), l_generic(n);
+    for (Index o = 0; o < n; o += 256) {
+      const Index m = std::min<Index>(256, n - o);
+      nll::detail::bce_run<nll::detail::BceLogitsKernel, true, T, true>(x.data() + o, y.data() + o, g_generic.data() + o,
+                                                                        m, static_cast<T>(p), T(1), nullptr,
+                                                                        l_generic.data() + o);
+    }
     for (Index i = 0; i < n; ++i) {
       const auto& r = *rows[i];
       const std::string where = "x=" + r.text(0) + " y=" + r.text(1) + " p=" + r.text(2);
@@ -106,6 +115,8 @@ template <class T> void check_logits_table(const char* file, long double loss_bu
       per_example.loss_error(nll_test::error_in_eps<T>(static_cast<T>(value_ref.per_example[i]), loss), where);
       fused.grad_error(scaled_error<T>(g[i], grad, scale), where);
       per_example.grad_error(scaled_error<T>(g_ref[i], grad, scale), where);
+      generic.loss_error(nll_test::error_in_eps<T>(l_generic[i], loss), where);
+      generic.grad_error(scaled_error<T>(g_generic[i], grad, scale), where);
       ++count;
     }
   }
@@ -113,7 +124,11 @@ template <class T> void check_logits_table(const char* file, long double loss_bu
               "worst gradient error %.2Lf eps (fused, at %s), %.2Lf eps (per-example, at %s)\n",
               file, count, fused.loss, fused.loss_at.c_str(), per_example.loss, per_example.loss_at.c_str(), fused.grad,
               fused.grad_at.c_str(), per_example.grad, per_example.grad_at.c_str());
+  std::printf("%s: portable packet kernel: worst loss error %.2Lf eps (at %s), worst gradient error %.2Lf eps (at %s)\n",
+              file, generic.loss, generic.loss_at.c_str(), generic.grad, generic.grad_at.c_str());
   CHECK(count == records.size());
+  CHECK(generic.loss <= loss_budget);
+  CHECK(generic.grad <= grad_budget);
   INFO(file << " loss: fused worst at " << fused.loss_at << ", per-example worst at " << per_example.loss_at);
   CHECK(fused.loss <= loss_budget);
   CHECK(per_example.loss <= loss_budget);
