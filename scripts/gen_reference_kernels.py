@@ -277,8 +277,10 @@ def generated_rows():
 
 def write_row_tables():
     with open(os.path.join(OUT, 'kernels_log_sum_exp.txt'), 'w') as f:
-        header(f, 'log_sum_exp(x) = log sum_j exp(x_j); log_s = log_sum_exp(x) - max_j x_j (nan if the max is not finite)',
-               'name kind n expected log_s list x_0 .. x_{n-1}   |   name kind n expected log_s gen p q r s [set k v]...')
+        header(f, 'log_sum_exp(x) = log sum_j exp(x_j); '
+               'log_s = log_sum_exp(x) - max_j x_j (nan if the max is not finite)',
+               'name kind n expected log_s list x_0 .. x_{n-1}   |   '
+               'name kind n expected log_s gen p q r s [set k v]...')
         for name, kind, xs in listed_rows():
             f.write('%s %s %d %s %s list %s\n' % (name, kind, len(xs), fmt_out(lse_ref(xs)), fmt_out(log_s_ref(xs)),
                                                   ' '.join(fmt_in(x) for x in xs)))

@@ -49,9 +49,12 @@ const char* type_name(long double) { return "long double"; }
 // float 1.51, double 1.09, long double 2.76, all on the row "cancel_to_near_zero" (lse = 0.18 from
 // a maximum of −0.75: the error is relative to the small result).
 template <class T> long double budget_for() {
-  if constexpr (std::is_same_v<T, float>) return 2.0L;
-  else if constexpr (std::is_same_v<T, double>) return 2.0L;
-  else return 3.0L;
+  if constexpr (std::is_same_v<T, float>)
+    return 2.0L;
+  else if constexpr (std::is_same_v<T, double>)
+    return 2.0L;
+  else
+    return 3.0L;
 }
 
 bool same_value(long double a, long double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
@@ -61,7 +64,8 @@ bool same_value(long double a, long double b) { return (std::isnan(a) && std::is
 /// max = −0.75), a last-bit difference in the sum is several eps of the small result.
 long double consistency_error(float a, float b, const Eigen::VectorXf& x) {
   if (!std::isfinite(a) || !std::isfinite(b)) return error_in_eps<float>(a, b);
-  const long double scale = std::max(std::fabs(static_cast<long double>(b)), static_cast<long double>(x.array().abs().maxCoeff()));
+  const long double scale =
+      std::max(std::fabs(static_cast<long double>(b)), static_cast<long double>(x.array().abs().maxCoeff()));
   return std::fabs(static_cast<long double>(a) - b) / (scale * std::numeric_limits<float>::epsilon());
 }
 
@@ -81,7 +85,8 @@ template <class T> void check_table() {
     CHECK(same_value(per_row[0], got));
     // One streaming state fed in chunks of 1000 values.
     nll::LogSumExpState<double> state;
-    for (Eigen::Index start = 0; start < x.size(); start += 1000) state.add(x.segment(start, std::min<Eigen::Index>(1000, x.size() - start)));
+    for (Eigen::Index start = 0; start < x.size(); start += 1000)
+      state.add(x.segment(start, std::min<Eigen::Index>(1000, x.size() - start)));
     // The state is kept in double: long double inputs are measured in double's eps.
     using StateT = std::conditional_t<std::is_same_v<T, long double>, double, T>;
     state_worst.update(error_in_eps<StateT>(static_cast<StateT>(state.value()), row.expected), row.name);
@@ -111,7 +116,10 @@ TEST_CASE("log_sum_exp of two scalars agrees with the vector form and with mpmat
   Worst worst_f, worst_d;
   for (const LseRow& row : rows()) {
     if (row.x.size() != 2) continue;
-    if (row.float_ok) worst_f.update(error_in_eps<float>(nll::log_sum_exp(static_cast<float>(row.x[0]), static_cast<float>(row.x[1])), row.expected), row.name);
+    if (row.float_ok)
+      worst_f.update(error_in_eps<float>(nll::log_sum_exp(static_cast<float>(row.x[0]), static_cast<float>(row.x[1])),
+                                         row.expected),
+                     row.name);
     worst_d.update(error_in_eps<double>(nll::log_sum_exp(row.x[0], row.x[1]), row.expected), row.name);
   }
   std::cout << worst_f.report("log_sum_exp(a, b) float") << "\n" << worst_d.report("log_sum_exp(a, b) double") << "\n";
@@ -128,7 +136,8 @@ TEST_CASE("log_sum_exp of two scalars agrees with the vector form and with mpmat
   CHECK(nll::log_sum_exp(1e300, -1e300) == 1e300);
   // Half and bfloat16 are computed in float.
   CHECK(nll::log_sum_exp(Eigen::half(1.5f), Eigen::half(-2.0f)) == nll::log_sum_exp(1.5f, -2.0f));
-  CHECK(nll::log_sum_exp(Eigen::bfloat16(60000.0f), Eigen::bfloat16(1.0f)) == nll::log_sum_exp(static_cast<float>(Eigen::bfloat16(60000.0f)), 1.0f));
+  CHECK(nll::log_sum_exp(Eigen::bfloat16(60000.0f), Eigen::bfloat16(1.0f)) ==
+        nll::log_sum_exp(static_cast<float>(Eigen::bfloat16(60000.0f)), 1.0f));
 }
 
 TEST_CASE("log_sum_exp edge cases") {
@@ -144,7 +153,8 @@ TEST_CASE("log_sum_exp edge cases") {
   SECTION("all −inf → −inf, not NaN") {
     for (Eigen::Index n : {1, 2, 17, 5000}) {
       CHECK(nll::log_sum_exp(Eigen::VectorXf::Constant(n, -inf)) == -inf);
-      CHECK(nll::log_sum_exp(Eigen::VectorXd::Constant(n, -std::numeric_limits<double>::infinity())) == -std::numeric_limits<double>::infinity());
+      CHECK(nll::log_sum_exp(Eigen::VectorXd::Constant(n, -std::numeric_limits<double>::infinity())) ==
+            -std::numeric_limits<double>::infinity());
     }
   }
   SECTION("+inf → +inf; NaN propagates, also next to +inf") {
@@ -221,7 +231,7 @@ TEST_CASE("storage order and expressions: column-major, transpose, 2*x, blocks g
     rm.row(2) = x.transpose();
     const ColMajor<float> cm = rm;
     const ColMajor<float> cm_t = rm.transpose(); // n × 3, its transpose is rm again
-    const RowMajor<float> halves = rm / 2;        // exact: no input is subnormal
+    const RowMajor<float> halves = rm / 2;       // exact: no input is subnormal
     ColMajor<float> big = ColMajor<float>::Constant(7, n + 5, 123.0f);
     big.block(2, 3, 3, n) = rm;
     const Eigen::VectorXf reference = nll::log_sum_exp_rows(rm);
@@ -259,7 +269,8 @@ template <class T> nll::LogSumExpState<double> one_by_one(const Vec<T>& x) {
 /// A state built from x in chunks of `chunk` values.
 template <class T> nll::LogSumExpState<double> chunked(const Vec<T>& x, Eigen::Index chunk) {
   nll::LogSumExpState<double> s;
-  for (Eigen::Index start = 0; start < x.size(); start += chunk) s.add(x.segment(start, std::min(chunk, x.size() - start)));
+  for (Eigen::Index start = 0; start < x.size(); start += chunk)
+    s.add(x.segment(start, std::min(chunk, x.size() - start)));
   return s;
 }
 
@@ -276,7 +287,8 @@ template <class T> nll::LogSumExpState<double> sharded(const Vec<T>& x, Eigen::I
   if (order == 2) {
     while (parts.size() > 1) {
       std::vector<nll::LogSumExpState<double>> next;
-      for (std::size_t i = 0; i + 1 < parts.size(); i += 2) next.push_back(nll::LogSumExpState<double>(parts[i]).merge(parts[i + 1]));
+      for (std::size_t i = 0; i + 1 < parts.size(); i += 2)
+        next.push_back(nll::LogSumExpState<double>(parts[i]).merge(parts[i + 1]));
       if (parts.size() % 2 == 1) next.push_back(parts.back());
       parts = next;
     }
@@ -299,9 +311,12 @@ TEST_CASE("LogSumExpState: one pass == chunks == merged shards in any order == l
     const double whole = nll::log_sum_exp(x);
     std::vector<std::pair<std::string, nll::LogSumExpState<double>>> states;
     states.emplace_back("one by one", one_by_one(x));
-    for (Eigen::Index chunk : {1, 3, 64, 1000, 4096, 5000}) states.emplace_back("chunks of " + std::to_string(chunk), chunked(x, chunk));
+    for (Eigen::Index chunk : {1, 3, 64, 1000, 4096, 5000})
+      states.emplace_back("chunks of " + std::to_string(chunk), chunked(x, chunk));
     for (int order : {0, 1, 2})
-      for (Eigen::Index shards : {2, 7, 64}) states.emplace_back("shards " + std::to_string(shards) + " order " + std::to_string(order), sharded(x, shards, order));
+      for (Eigen::Index shards : {2, 7, 64})
+        states.emplace_back("shards " + std::to_string(shards) + " order " + std::to_string(order),
+                            sharded(x, shards, order));
     for (const auto& [how, s] : states) {
       INFO(how);
       const bool single = how == "one by one" || how == "chunks of 1" || how == "chunks of 3";
@@ -331,7 +346,8 @@ TEST_CASE("LogSumExpState: empty state, from_parts / from_excess round trips, �
   CHECK(empty.scaled_sum() == 0);
   CHECK(nll::LogSumExpState<double>(empty).merge(empty).empty());
   CHECK(nll::LogSumExpState<double>().add(-inf).empty());
-  CHECK(nll::LogSumExpState<double>().add(Eigen::VectorXf::Constant(5, -std::numeric_limits<float>::infinity())).empty());
+  CHECK(
+      nll::LogSumExpState<double>().add(Eigen::VectorXf::Constant(5, -std::numeric_limits<float>::infinity())).empty());
   CHECK(nll::LogSumExpState<double>().add(Eigen::VectorXd()).empty());
   CHECK(nll::LogSumExpState<double>::from_parts(-inf, 0).empty());
   CHECK(nll::LogSumExpState<double>::from_parts(3.0, 0).empty());
@@ -352,7 +368,8 @@ TEST_CASE("LogSumExpState: empty state, from_parts / from_excess round trips, �
   nll::LogSumExpState<double> tail;
   tail.add(0.0).add(-40.0);
   CHECK(error_in_eps<double>(tail.value(), std::log1p(std::exp(-40.0L))) <= 2);
-  CHECK(error_in_eps<double>(nll::LogSumExpState<double>::from_excess(tail.max(), tail.excess()).value(), std::log1p(std::exp(-40.0L))) <= 2);
+  CHECK(error_in_eps<double>(nll::LogSumExpState<double>::from_excess(tail.max(), tail.excess()).value(),
+                             std::log1p(std::exp(-40.0L))) <= 2);
 
   // +inf wins over finite values, NaN wins over everything, in add and in merge, in any order.
   nll::LogSumExpState<double> pos;
@@ -393,12 +410,14 @@ TEST_CASE("gradient: d log_sum_exp / dx = softmax(x) (finite differences in long
     const auto f = [](const std::vector<long double>& v) {
       return nll::log_sum_exp(Eigen::Map<const Vec<long double>>(v.data(), static_cast<Eigen::Index>(v.size())));
     };
-    const Vec<long double> p = nll::softmax(Eigen::Map<const Vec<long double>>(x0.data(), static_cast<Eigen::Index>(x0.size())));
+    const Vec<long double> p =
+        nll::softmax(Eigen::Map<const Vec<long double>>(x0.data(), static_cast<Eigen::Index>(x0.size())));
     for (std::size_t j = 0; j < x0.size(); ++j) {
       INFO("j = " << j);
       // h = 1e-3 absolute (the default step is relative to |x_j|, too coarse at x = 100).
       const long double step = 1e-3L / std::max(1.0L, std::fabs(x0[j]));
-      CHECK(nll_test::relative_difference(nll_test::central_difference(f, x0, j, step), p[static_cast<Eigen::Index>(j)]) < 1e-11L);
+      CHECK(nll_test::relative_difference(nll_test::central_difference(f, x0, j, step),
+                                          p[static_cast<Eigen::Index>(j)]) < 1e-11L);
     }
   }
 }

@@ -137,7 +137,8 @@ template <class T> void check_long_rows() {
   }
   const std::string t = type_name(T{});
   std::cout << lsm_worst.report("log_softmax<" + t + ">, rows of 1000 to 131077") << "\n"
-            << sm_worst.report("softmax_rows<" + t + "> in place, rows of 1000 to 131077 (in eps·max(1, |log p|))") << "\n"
+            << sm_worst.report("softmax_rows<" + t + "> in place, rows of 1000 to 131077 (in eps·max(1, |log p|))")
+            << "\n"
             << sum_worst.report("softmax_rows<" + t + "> row sums - 1, rows of 1000 to 131077") << "\n";
   CHECK(lsm_worst.error <= log_softmax_budget<T>());
   CHECK(sm_worst.error <= softmax_budget<T>());
@@ -318,10 +319,14 @@ TEST_CASE("a wrong output shape throws std::invalid_argument naming the dimensio
     }
     return std::string("no exception");
   };
-  CHECK(message([&] { nll::log_softmax_rows(x, rows_wrong); }) == "nll::log_softmax_rows: out.rows() is 3, but must be 4 (x.rows())");
-  CHECK(message([&] { nll::log_softmax_rows(x, cols_wrong); }) == "nll::log_softmax_rows: out.cols() is 5, but must be 6 (x.cols())");
-  CHECK(message([&] { nll::softmax_rows(x, rows_wrong); }) == "nll::softmax_rows: out.rows() is 3, but must be 4 (x.rows())");
-  CHECK(message([&] { nll::softmax_rows(x, cols_wrong); }) == "nll::softmax_rows: out.cols() is 5, but must be 6 (x.cols())");
+  CHECK(message([&] { nll::log_softmax_rows(x, rows_wrong); }) ==
+        "nll::log_softmax_rows: out.rows() is 3, but must be 4 (x.rows())");
+  CHECK(message([&] { nll::log_softmax_rows(x, cols_wrong); }) ==
+        "nll::log_softmax_rows: out.cols() is 5, but must be 6 (x.cols())");
+  CHECK(message([&] { nll::softmax_rows(x, rows_wrong); }) ==
+        "nll::softmax_rows: out.rows() is 3, but must be 4 (x.rows())");
+  CHECK(message([&] { nll::softmax_rows(x, cols_wrong); }) ==
+        "nll::softmax_rows: out.cols() is 5, but must be 6 (x.cols())");
   CHECK((rows_wrong.array() == 5.0f).all());
   CHECK((cols_wrong.array() == 5.0f).all());
 }
@@ -331,21 +336,27 @@ TEST_CASE("Jacobian: d log_softmax_j / dx_k = [j = k] − softmax_k (finite diff
   const auto n = static_cast<Eigen::Index>(x0.size());
   const Vec<long double> p = nll::softmax(Eigen::Map<const Vec<long double>>(x0.data(), n));
   for (Eigen::Index j = 0; j < n; ++j) {
-    const auto f = [j, n](const std::vector<long double>& v) { return nll::log_softmax(Eigen::Map<const Vec<long double>>(v.data(), n))[j]; };
+    const auto f = [j, n](const std::vector<long double>& v) {
+      return nll::log_softmax(Eigen::Map<const Vec<long double>>(v.data(), n))[j];
+    };
     for (Eigen::Index k = 0; k < n; ++k) {
       INFO("j = " << j << ", k = " << k);
       const long double expected = (j == k ? 1.0L : 0.0L) - p[k];
       const long double step = 1e-3L / std::max(1.0L, std::fabs(x0[static_cast<std::size_t>(k)]));
-      CHECK(nll_test::relative_difference(nll_test::central_difference(f, x0, static_cast<std::size_t>(k), step), expected) < 1e-11L);
+      CHECK(nll_test::relative_difference(nll_test::central_difference(f, x0, static_cast<std::size_t>(k), step),
+                                          expected) < 1e-11L);
     }
   }
   // And softmax: d softmax_j / dx_k = softmax_j ([j = k] − softmax_k).
   for (Eigen::Index j = 0; j < n; ++j) {
-    const auto f = [j, n](const std::vector<long double>& v) { return nll::softmax(Eigen::Map<const Vec<long double>>(v.data(), n))[j]; };
+    const auto f = [j, n](const std::vector<long double>& v) {
+      return nll::softmax(Eigen::Map<const Vec<long double>>(v.data(), n))[j];
+    };
     for (Eigen::Index k = 0; k < n; ++k) {
       const long double expected = p[j] * ((j == k ? 1.0L : 0.0L) - p[k]);
       const long double step = 1e-3L / std::max(1.0L, std::fabs(x0[static_cast<std::size_t>(k)]));
-      CHECK(nll_test::relative_difference(nll_test::central_difference(f, x0, static_cast<std::size_t>(k), step), expected) < 1e-10L);
+      CHECK(nll_test::relative_difference(nll_test::central_difference(f, x0, static_cast<std::size_t>(k), step),
+                                          expected) < 1e-10L);
     }
   }
 }

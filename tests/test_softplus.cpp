@@ -50,7 +50,8 @@ template <class T> T scalar_kernel(Kernel k, T x) {
   }
 }
 
-template <class T> Eigen::Array<T, Eigen::Dynamic, 1> array_kernel(Kernel k, const Eigen::Array<T, Eigen::Dynamic, 1>& x) {
+template <class T>
+Eigen::Array<T, Eigen::Dynamic, 1> array_kernel(Kernel k, const Eigen::Array<T, Eigen::Dynamic, 1>& x) {
   switch (k) {
   case Kernel::log1p_exp: return nll::log1p_exp(x);
   case Kernel::log_sigmoid: return nll::log_sigmoid(x);
@@ -84,9 +85,12 @@ template <class T> std::pair<Worst, Worst> measure(Kernel k) {
 // double 1.85. Errors of results below the smallest normal number are measured in units of that
 // number's eps (nll_test::error_in_eps), so a flushed subnormal would show up as millions of eps.
 template <class T> long double budget_for() {
-  if constexpr (std::is_same_v<T, float>) return 3.0L;
-  else if constexpr (std::is_same_v<T, double>) return 2.0L;
-  else return 2.5L;
+  if constexpr (std::is_same_v<T, float>)
+    return 3.0L;
+  else if constexpr (std::is_same_v<T, double>)
+    return 2.0L;
+  else
+    return 2.5L;
 }
 
 template <class T> void check_kernel(Kernel k) {
@@ -211,9 +215,12 @@ TEST_CASE("gradients: d log1p_exp = sigmoid, d log_sigmoid = sigmoid(-x), d sigm
   for (long double x0 : {-60.0L, -30.0L, -20.0L, -5.0L, -1.0L, -0.1L, 0.0L, 0.1L, 1.0L, 5.0L, 20.0L, 30.0L, 60.0L}) {
     INFO("x = " << static_cast<double>(x0));
     const std::vector<long double> x{x0};
-    const auto d_softplus = nll_test::central_difference([](const std::vector<long double>& v) { return nll::log1p_exp(v[0]); }, x, 0);
-    const auto d_log_sigmoid = nll_test::central_difference([](const std::vector<long double>& v) { return nll::log_sigmoid(v[0]); }, x, 0);
-    const auto d_sigmoid = nll_test::central_difference([](const std::vector<long double>& v) { return nll::sigmoid(v[0]); }, x, 0);
+    const auto d_softplus =
+        nll_test::central_difference([](const std::vector<long double>& v) { return nll::log1p_exp(v[0]); }, x, 0);
+    const auto d_log_sigmoid =
+        nll_test::central_difference([](const std::vector<long double>& v) { return nll::log_sigmoid(v[0]); }, x, 0);
+    const auto d_sigmoid =
+        nll_test::central_difference([](const std::vector<long double>& v) { return nll::sigmoid(v[0]); }, x, 0);
     CHECK(nll_test::relative_difference(d_softplus, nll::sigmoid(x0)) < 1e-12L);
     CHECK(nll_test::relative_difference(d_log_sigmoid, nll::sigmoid(-x0)) < 1e-12L);
     // σ(x) is within 2e-9 of 1 for x ≥ 20, where a difference quotient of it cancels in long double.

@@ -43,9 +43,11 @@ inline std::vector<ScalarCase> read_scalar_table(const std::string& name) {
 }
 
 /// x_j = ((j·p) mod q − r) / s, the generator of the long rows (see the script's header).
-inline std::vector<double> generated_row(std::int64_t n, std::int64_t p, std::int64_t q, std::int64_t r, std::int64_t s) {
+inline std::vector<double> generated_row(std::int64_t n, std::int64_t p, std::int64_t q, std::int64_t r,
+                                         std::int64_t s) {
   std::vector<double> x(static_cast<std::size_t>(n));
-  for (std::int64_t j = 0; j < n; ++j) x[static_cast<std::size_t>(j)] = static_cast<double>((j * p) % q - r) / static_cast<double>(s);
+  for (std::int64_t j = 0; j < n; ++j)
+    x[static_cast<std::size_t>(j)] = static_cast<double>((j * p) % q - r) / static_cast<double>(s);
   return x;
 }
 
@@ -68,7 +70,8 @@ inline std::vector<LseRow> read_lse_table() {
     if (r.text(5) == "list") {
       for (std::int64_t j = 0; j < n; ++j) row.x.push_back(input(r, 6 + static_cast<std::size_t>(j)));
     } else if (r.text(5) == "gen") {
-      row.x = generated_row(n, std::stoll(r.text(6)), std::stoll(r.text(7)), std::stoll(r.text(8)), std::stoll(r.text(9)));
+      row.x =
+          generated_row(n, std::stoll(r.text(6)), std::stoll(r.text(7)), std::stoll(r.text(8)), std::stoll(r.text(9)));
       for (std::size_t k = 10; k < r.size(); k += 3) {
         if (r.text(k) != "set") throw std::runtime_error("kernels_log_sum_exp.txt: expected 'set' in row " + row.name);
         row.x.at(static_cast<std::size_t>(std::stoll(r.text(k + 1)))) = input(r, k + 2);
@@ -76,7 +79,8 @@ inline std::vector<LseRow> read_lse_table() {
     } else {
       throw std::runtime_error("kernels_log_sum_exp.txt: unknown row form " + r.text(5));
     }
-    if (static_cast<std::int64_t>(row.x.size()) != n) throw std::runtime_error("kernels_log_sum_exp.txt: bad length in " + row.name);
+    if (static_cast<std::int64_t>(row.x.size()) != n)
+      throw std::runtime_error("kernels_log_sum_exp.txt: bad length in " + row.name);
     out.push_back(std::move(row));
   }
   return out;

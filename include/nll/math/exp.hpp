@@ -51,14 +51,14 @@ template <class Packet> Packet plog1p_any(const Packet& u) {
 
 /// True when pexp_full is vectorised for T.
 template <class T>
-inline constexpr bool kVectorisedExp = (std::is_same_v<T, float> || std::is_same_v<T, double>) &&
-                                       Eigen::internal::packet_traits<T>::Vectorizable &&
-                                       Eigen::internal::packet_traits<T>::HasExp;
+inline constexpr bool
+    kVectorisedExp = (std::is_same_v<T, float> || std::is_same_v<T, double>)&&Eigen::internal::packet_traits<
+        T>::Vectorizable&& Eigen::internal::packet_traits<T>::HasExp;
 
 /// True when pexp_full and plog1p_any are vectorised for T.
 template <class T>
-inline constexpr bool kVectorisedExpLog1p =
-    kVectorisedExp<T> && (Eigen::internal::packet_traits<T>::HasLog1p || Eigen::internal::packet_traits<T>::HasLog);
+inline constexpr bool kVectorisedExpLog1p = kVectorisedExp<T> && (Eigen::internal::packet_traits<T>::HasLog1p ||
+                                                                  Eigen::internal::packet_traits<T>::HasLog);
 
 /// exp(x) element-wise (an Eigen functor).
 template <class T> struct exp_op {

@@ -145,8 +145,7 @@ detail::accumulator_t<detail::scalar_of_t<Derived>> log_sum_exp(const Eigen::Den
     // m + log1p(s − 1): in double for float input (rounded once at the end), in Acc otherwise.
     return static_cast<Acc>(max + std::log1p(detail::scaled_exp_excess(x, max)));
   } else {
-    const Eigen::Matrix<detail::scalar_of_t<Derived>, Eigen::Dynamic, 1> flat =
-        x.derived().reshaped();
+    const Eigen::Matrix<detail::scalar_of_t<Derived>, Eigen::Dynamic, 1> flat = x.derived().reshaped();
     return log_sum_exp(flat);
   }
 }
@@ -240,8 +239,8 @@ public:
         return merge(from_excess(static_cast<Real>(m), static_cast<Real>(e)));
       const auto block_max = detail::nan_max(block);
       if (!std::isfinite(block_max)) return merge(from_excess(static_cast<Real>(block_max), Real(0)));
-      return merge(from_excess(static_cast<Real>(block_max),
-                               static_cast<Real>(detail::scaled_exp_excess(block, block_max))));
+      return merge(
+          from_excess(static_cast<Real>(block_max), static_cast<Real>(detail::scaled_exp_excess(block, block_max))));
     }
   }
 

@@ -70,7 +70,8 @@ template <bool kLog, class In, class Out> void softmax_vector_into(const In& x, 
   } else {
     // exp(x − m − log s) keeps the division out of the inner loop; exp_op gives exactly 0 for −inf
     // entries and correct subnormals (Eigen's packet exp alone does neither; see exp.hpp).
-    out = ((x.template cast<Acc>().array() - max) - log_sum).unaryExpr(exp_op<Acc>{}).template cast<OutScalar>().matrix();
+    out =
+        ((x.template cast<Acc>().array() - max) - log_sum).unaryExpr(exp_op<Acc>{}).template cast<OutScalar>().matrix();
   }
 }
 
@@ -80,8 +81,7 @@ template <bool kLog, class In, class Out> void softmax_rows_into(const In& x, Ou
 
 template <class Derived>
 using rows_result_t = Eigen::Matrix<scalar_of_t<Derived>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class Derived>
-using vector_result_t = Eigen::Matrix<scalar_of_t<Derived>, Eigen::Dynamic, 1>;
+template <class Derived> using vector_result_t = Eigen::Matrix<scalar_of_t<Derived>, Eigen::Dynamic, 1>;
 
 } // namespace detail
 
@@ -111,8 +111,7 @@ template <class Derived> detail::rows_result_t<Derived> softmax_rows(const Eigen
 
 /// softmax of each row of `x` written into `out` (same shape; may be x itself, for in-place use).
 /// Throws std::invalid_argument when the shapes differ, before writing anything.
-template <class Derived, class OutDerived>
-void softmax_rows(const Eigen::MatrixBase<Derived>& x, OutDerived&& out) {
+template <class Derived, class OutDerived> void softmax_rows(const Eigen::MatrixBase<Derived>& x, OutDerived&& out) {
   check_same_shape("softmax_rows", x, out);
   detail::softmax_rows_into<false>(x.derived(), out);
 }
