@@ -620,6 +620,19 @@ TEST_CASE("per-example weights bind to float and double storage of every kind") 
     const Expected want_i = reference(poisson_terms(d.eta, d.y), {.reduction = reduction, .weight = wi_ld});
     run(wi, want_i);
   }
+  // bool and uint8 weights are 0/1 and small counts.
+  const std::vector<std::uint8_t> wu8{1, 0, 2, 1, 1, 3, 0, 1, 1, 1};
+  const std::vector<LD> wu8_ld(wu8.begin(), wu8.end());
+  for (const Reduction reduction : kReductions) {
+    VectorXd grad(n);
+    const nll::Loss r = nll::nll(Poisson{}, d.eta, d.y, grad, {.reduction = reduction, .weight = wu8});
+    const Expected want = reference(poisson_terms(d.eta, d.y), {.reduction = reduction, .weight = wu8_ld});
+    check_loss(r, want, n, reduction);
+    check_grad(grad, want);
+  }
+  Eigen::Array<bool, Eigen::Dynamic, 1> wb(n);
+  wb << true, false, true, true, false, true, true, true, false, true;
+  CHECK(nll::nll(Poisson{}, d.eta, d.y, {.reduction = Reduction::sum, .weight = wb}).total_weight == 7);
   CHECK(nll::ExampleView(wf).kind() == nll::ExampleView::Kind::f32);
   CHECK(nll::ExampleView(vd).kind() == nll::ExampleView::Kind::f64);
   CHECK(nll::ExampleView(wi).kind() == nll::ExampleView::Kind::i32);
@@ -1178,6 +1191,9 @@ TEST_CASE("every driver check throws with its exact message and writes nothing")
   const std::vector<float> w_nan{1, 1, std::numeric_limits<float>::quiet_NaN(), 1};
   const std::vector<double> w_inf{kInf, 1, 1, 1};
   const std::vector<float> w_float{1, 1, 1, -0.5f};
+  const std::vector<float> w_float_inf{1, 1, std::numeric_limits<float>::infinity(), 1};
+  const std::vector<std::int32_t> w_int{1, 1, -3, 1};
+  const std::vector<double> w_two_bad{1, -1, kNaN, 1}; // the first bad entry is reported
   const std::vector<std::uint8_t> m5{1, 1, 1, 1, 1};
   const std::vector<std::uint8_t> m2{1, 1, 1, 2};
   const std::vector<float> m_half{1, 0.5f, 1, 1};
@@ -1220,6 +1236,9 @@ TEST_CASE("every driver check throws with its exact message and writes nothing")
   expect.operator()<DE>({.weight = w_nan}, "nll::nll: options.weight[2] is nan, but must be finite and >= 0");
   expect.operator()<DE>({.weight = w_inf}, "nll::nll: options.weight[0] is inf, but must be finite and >= 0");
   expect.operator()<DE>({.weight = w_float}, "nll::nll: options.weight[3] is -0.5, but must be finite and >= 0");
+  expect.operator()<DE>({.weight = w_float_inf}, "nll::nll: options.weight[2] is inf, but must be finite and >= 0");
+  expect.operator()<DE>({.weight = w_int}, "nll::nll: options.weight[2] is -3, but must be finite and >= 0");
+  expect.operator()<DE>({.weight = w_two_bad}, "nll::nll: options.weight[1] is -1, but must be finite and >= 0");
   expect.operator()<DE>({.mask = m2}, "nll::nll: options.mask[3] is 2, but must be 0 or 1");
   expect.operator()<DE>({.mask = m_half}, "nll::nll: options.mask[1] is 0.5, but must be 0 or 1");
   expect.operator()<DE>({.mask = m_negative}, "nll::nll: options.mask[2] is -1, but must be 0 or 1");
