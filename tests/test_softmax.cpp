@@ -69,8 +69,10 @@ struct Sum {
   long double value() const { return sum + compensation; }
 };
 
-// Budgets in eps (docs/kernels.md has the measured values).
-template <class T> long double log_softmax_budget() { return std::is_same_v<T, long double> ? 3.0L : 2.0L; }
+// Budgets in eps (docs/kernels.md has the measured values). log_softmax of a dominant entry is
+// −log1p(Σ of the other exps), so its relative error is that of a 32000-term sum, which depends on
+// the packet width: 0.98 eps with AVX-512, 2.58 eps with SSE2 (float and double).
+template <class T> long double log_softmax_budget() { return std::is_same_v<T, long double> ? 3.0L : 4.0L; }
 template <class T> long double softmax_budget() { return std::is_same_v<T, long double> ? 3.0L : 2.0L; }
 template <class T> long double sum_budget() { return 6.0L; }
 
