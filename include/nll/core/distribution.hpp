@@ -27,8 +27,13 @@
 //   double target_weight(targets, i)               v_i in the mean's denominator (e.g. w[y_i])
 //   double neg_log_prob_block(params, targets, const Block&)           a fused kernel over a block
 //   double neg_log_prob_grad_block(params, targets, const Block&, grad) of examples; must agree
-//                                                  with the per-example functions
-//   static constexpr Eigen::Index block_size       examples per block (default 1024)
+//                                                  with the per-example functions (tested against
+//                                                  nll::nll_per_example)
+//   static constexpr Eigen::Index block_size       examples per block, in [1, 4096] (default 1024)
+//
+// Blocks may run on different threads (OpenMP): every member is const and must be safe to call
+// concurrently for different examples, writing only example i's gradient slot.
+// docs/architecture.md has a complete worked example (a Poisson family) and the full contract.
 #pragma once
 
 #include <Eigen/Core>
