@@ -729,6 +729,26 @@ TEST_CASE("bad input throws with the message grammar and writes nothing to the g
     const Vec<float> x3 = Vec<float>::Zero(3);
     CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy_with_logits(x3, yi); }) ==
           f + "labels[1] is 2, but must be in [0, 1]");
+    // Long contiguous labels take the vectorised check (then a scalar pass for the message).
+    Vec<float> xl = Vec<float>::Zero(1000), yl = Vec<float>::Constant(1000, 0.5f);
+    yl[0] = 0.0f;
+    yl[999] = 1.0f;
+    yl[500] = -0.0f; // −0 is in [0, 1]
+    CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy_with_logits(xl, yl); }) == "<no exception>");
+    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -1e-45f, 1.0000001f,
+                            std::numeric_limits<float>::infinity()}) {
+      yl[777] = bad;
+      CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy_with_logits(xl, yl); }) ==
+            f + "labels[777] is " + nll::detail::format_value(bad) + ", but must be in [0, 1]");
+    }
+    yl[777] = 0.5f;
+    Vec<double> ql = Vec<double>::Constant(1000, 0.25);
+    ql[300] = std::numeric_limits<double>::quiet_NaN(); // a NaN probability is data
+    CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy(ql, yl.cast<double>().eval()); }) ==
+          "<no exception>");
+    ql[301] = -0.5;
+    CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy(ql, yl.cast<double>().eval()); }) ==
+          "nll::binary_cross_entropy: probs[301] is -0.5, but must be in [0, 1]");
     // Labels in a block with an outer stride take the scalar check: same message.
     Mat<float> tall = Mat<float>::Constant(6, 3, 0.5f);
     tall(3, 1) = 3.0f; // element (2, 1) of the block starting at row 1: index 2 + 1*4 = 6

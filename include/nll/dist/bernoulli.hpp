@@ -495,9 +495,31 @@ double bce_block(const P& params, const T& targets, const Block& block, G* grad,
   return sum;
 }
 
-/// Checks labels (or, with allow_nan, probabilities): each in [0, 1]. The fast path is one
-/// vectorised min-reduction of y·(1 − y), which is ≥ 0 exactly on [0, 1]; the slow path finds the
-/// first offending element for the message.
+/// Whether any of v[0, n) is outside [0, 1] (below 0, above 1, or, unless allow_nan, NaN): one
+/// vectorised pass OR-ing lane masks (a NaN-propagating min/max reduction would put compares and
+/// selects on the accumulator's dependency chain, several times slower).
+template <class Y> bool any_outside_unit_interval(const Y* v, Eigen::Index n, bool allow_nan) {
+  Eigen::Index i = 0;
+  bool bad = false;
+  if constexpr (kVectorisedBce<Y>) {
+    using namespace Eigen::internal;
+    using Packet = typename packet_traits<Y>::type;
+    constexpr Eigen::Index kWidth = packet_traits<Y>::size;
+    const Packet zero = pset1<Packet>(Y(0)), one = pset1<Packet>(Y(1));
+    Packet acc = zero;
+    for (; i + kWidth <= n; i += kWidth) {
+      const Packet y = ploadu<Packet>(v + i);
+      acc = por(acc, por(allow_nan ? pcmp_lt(y, zero) : pcmp_lt_or_nan(y, zero), pcmp_lt(one, y)));
+    }
+    bad = predux_any(acc);
+  }
+  for (; i < n && !bad; ++i) bad = v[i] < Y(0) || v[i] > Y(1) || (!allow_nan && v[i] != v[i]);
+  return bad;
+}
+
+/// Checks labels (or, with allow_nan, probabilities): each in [0, 1]. Contiguous float and double
+/// data take one vectorised pass; when it finds something (and for every other layout or type) a
+/// scalar pass finds the first offending element for the message.
 template <class X>
 void check_unit_interval(std::string_view function, std::string_view name, const X& x, bool allow_nan) {
   using Y = typename X::Scalar;
@@ -507,12 +529,7 @@ void check_unit_interval(std::string_view function, std::string_view name, const
     const Eigen::Index n = x.size();
     if (n == 0) return;
     if constexpr (std::is_same_v<Y, float> || std::is_same_v<Y, double>) {
-      if (contiguous_run(x, 0, n)) {
-        const Eigen::Map<const Eigen::Array<Y, Eigen::Dynamic, 1>> v(element_pointer(x, 0, 0), n);
-        const Y m = allow_nan ? (v * (Y(1) - v)).template minCoeff<Eigen::PropagateNumbers>()
-                              : (v * (Y(1) - v)).template minCoeff<Eigen::PropagateNaN>();
-        if (m >= Y(0)) return;
-      }
+      if (contiguous_run(x, 0, n) && !any_outside_unit_interval(element_pointer(x, 0, 0), n, allow_nan)) return;
     }
     for (Eigen::Index i = 0; i < n; ++i) {
       const ElementIndex e = element_index(x, i);
