@@ -446,3 +446,70 @@ TEST_CASE("categorical: bad input throws with the message grammar and writes not
   expect([&] { nll::kl_div(x, q, g); },
          "nll::kl_div: target(3, 4) is -1, but must be >= 0 (a probability; use log_target for log-probabilities)", false);
 }
+
+TEST_CASE("categorical: the fused kernel's blocks: late maxima, NaN, +inf and -inf in later blocks, in place") {
+  // 5000 classes = three blocks of the fused kernel (2048 each): the running maximum is raised in
+  // a later block (the earlier blocks' exponentials are rescaled), and non-finite values appear
+  // after earlier blocks were already exponentiated. Every row must match the per-example function.
+  const Eigen::Index n = 8, c = 5000;
+  RowMat<float> x = grid_logits<float>(n, c, 11);
+  const float inf = std::numeric_limits<float>::infinity();
+  x(1, 4500) = 60;                  // the maximum in the last block, far above the rest
+  x(2, 3000) = std::nanf("");       // NaN in the second block
+  x(3, 4999) = inf;                 // +inf in the last block
+  x.row(4).setConstant(-inf);       // every logit −inf except the target, in the last block
+  x(4, 4321) = 1.5f;
+  x(5, 100) = -inf;                 // −inf in the first block, maximum in the second
+  x(5, 2100) = 40;
+  x(6, 0) = 30;                     // the maximum in the first block, equal maxima later
+  x(6, 4000) = 30;
+  const std::vector<int> y = {0, 4500, 7, 8, 4321, 2100, 4000, 2047};
+  for (const double eps : {0.0, 0.1}) {
+    const nll::CrossEntropyOptions o{.reduction = nll::Reduction::none, .label_smoothing = eps, .z_loss = 1e-3};
+    RowMat<float> g(n, c), gp(n, c), inplace = x;
+    std::vector<std::int64_t> arg(static_cast<std::size_t>(n)), arg_inplace(static_cast<std::size_t>(n));
+    nll::CrossEntropyOptions with_outputs = o, with_outputs_inplace = o;
+    with_outputs.outputs.argmax = arg;
+    with_outputs_inplace.outputs.argmax = arg_inplace;
+    const auto r = nll::cross_entropy(x, y, g, with_outputs);
+    const auto rp = nll::nll_per_example(nll::Categorical(o), x, y, gp, nll::driver_options(o));
+    const auto ri = nll::cross_entropy(inplace, y, inplace, with_outputs_inplace);
+    const auto rv = nll::cross_entropy(x, y, o);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      INFO("row " << i << ", smoothing " << eps);
+      for (const auto* other : {&rp, &ri, &rv}) {
+        const double a = r.per_example[i], b = other->per_example[i];
+        if (std::isnan(b) || std::isinf(b)) {
+          CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
+        } else {
+          CHECK(rel(a, b) < 1e-6);
+        }
+      }
+      for (Eigen::Index j = 0; j < c; ++j) {
+        const float a = g(i, j), b = gp(i, j), d = inplace(i, j);
+        if (std::isnan(b)) {
+          CHECK(std::isnan(a));
+          CHECK(std::isnan(d));
+        } else {
+          // (in place, the row maximum is known before the blocked pass; otherwise earlier blocks
+          // are rescaled when it rises: the same numbers up to rounding)
+          CHECK(std::fabs(a - b) <= 1e-6f * (1 + std::fabs(b)));
+          CHECK(std::fabs(d - b) <= 1e-6f * (1 + std::fabs(b)));
+        }
+      }
+    }
+    CHECK(std::isnan(r.per_example[2]));
+    // p = 1 exactly (the only finite logit is the target): only the z-loss λ·lse² remains, or +inf
+    // with smoothing (mass on classes of probability 0)
+    if (eps == 0) {
+      CHECK(rel(r.per_example[4], 1e-3 * 1.5 * 1.5) < 1e-12);
+    } else {
+      CHECK(r.per_example[4] == std::numeric_limits<double>::infinity());
+    }
+    CHECK(arg[1] == 4500);
+    CHECK(arg[5] == 2100);
+    CHECK(arg[6] == 0);
+    CHECK(arg == arg_inplace);
+    if (eps == 0) CHECK(g(5, 100) == 0); // −inf logit: zero gradient (with smoothing −ε/C: finite)
+  }
+}

@@ -222,47 +222,6 @@ private:
   Real compensation_ = 0;
 };
 
-/// float ↔ bfloat16 / half for the fused kernel's row conversions (loops the compiler vectorises).
-template <class S> inline void widen_row(const S* in, float* out, Eigen::Index n) {
-  if constexpr (std::is_same_v<S, Eigen::bfloat16>) {
-    for (Eigen::Index j = 0; j < n; ++j)
-      out[j] = std::bit_cast<float>(static_cast<std::uint32_t>(std::bit_cast<std::uint16_t>(in[j])) << 16);
-  } else {
-    for (Eigen::Index j = 0; j < n; ++j) out[j] = static_cast<float>(in[j]);
-  }
-}
-template <class S> inline void narrow_row(const float* in, S* out, Eigen::Index n) {
-  if constexpr (std::is_same_v<S, Eigen::bfloat16>) {
-    // Round to nearest even; NaN stays a quiet NaN (as Eigen::bfloat16's conversion).
-    for (Eigen::Index j = 0; j < n; ++j) {
-      const std::uint32_t u = std::bit_cast<std::uint32_t>(in[j]);
-      const std::uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-      const std::uint32_t quiet = (u >> 16) | 0x40u;
-      const bool is_nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-      out[j] = std::bit_cast<Eigen::bfloat16>(static_cast<std::uint16_t>(is_nan ? quiet : rounded));
-    }
-  } else {
-    for (Eigen::Index j = 0; j < n; ++j) out[j] = static_cast<S>(in[j]);
-  }
-}
-
-/// The scalars the fused row kernel needs beyond the row itself.
-struct FastRowSpec {
-  Eigen::Index target = 0;
-  double target_coef = 1;     // (1−ε)·w_y
-  double smoothing = 0;       // ε (uniform over C classes; no class weights)
-  double z_weight = 0;        // λ·v
-  double scale = 1;           // gradient scale
-};
-
-/// Result of one fused row: the loss, lse, and the row maximum of z.
-template <class Acc> struct FastRowResult {
-  double loss;
-  double lse;
-  Acc max;
-  bool ok; // false: the row has NaN or an infinite maximum (the caller takes the per-example path)
-};
-
 // Eigen's packet types carry vector attributes that GCC warns about when they are template
 // arguments (-Wignored-attributes); Eigen's own headers do the same inside system headers.
 #if defined(__GNUC__)
@@ -270,8 +229,88 @@ template <class Acc> struct FastRowResult {
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 #endif
 
-/// Pass 1: the maximum of a contiguous row (NaN-propagating), vectorised with Eigen packets.
-template <class Acc> Acc row_max(const Acc* x, Eigen::Index n) {
+/// Whether pexp_nonpositive has its own float implementation (it needs 32-bit integer packet
+/// shifts: AVX2 or AVX-512); otherwise it is Eigen's pexp.
+#if defined(EIGEN_VECTORIZE_AVX512) || defined(EIGEN_VECTORIZE_AVX2)
+inline constexpr bool kFastFloatExp = true;
+#else
+inline constexpr bool kFastFloatExp = false;
+#endif
+
+/// Elements per block of the fused row kernel: 8 KB of floats, well inside L1.
+inline constexpr Eigen::Index kFusedBlock = 2048;
+
+/// True when Eigen converts packets of S to packets of float of the same width (bfloat16 and half
+/// with AVX or AVX-512).
+template <class S> constexpr bool packet_widening() {
+  using namespace Eigen::internal;
+  if constexpr (!packet_traits<S>::Vectorizable || !packet_traits<float>::Vectorizable) {
+    return false;
+  } else {
+    return static_cast<int>(unpacket_traits<typename packet_traits<S>::type>::size) ==
+           static_cast<int>(unpacket_traits<typename packet_traits<float>::type>::size);
+  }
+}
+
+/// float ↔ bfloat16 / half for the fused kernel's row conversions: Eigen packet casts where they
+/// exist (round to nearest even, NaN kept), scalar conversions otherwise.
+template <class S> inline void widen_row(const S* in, float* out, Eigen::Index n) {
+  Eigen::Index j = 0;
+  if constexpr (packet_widening<S>()) {
+    using namespace Eigen::internal;
+    using PS = typename packet_traits<S>::type;
+    using PF = typename packet_traits<float>::type;
+    constexpr Eigen::Index W = unpacket_traits<PF>::size;
+    for (; j + W <= n; j += W) pstoreu(out + j, pcast<PS, PF>(ploadu<PS>(in + j)));
+  }
+  for (; j < n; ++j) out[j] = static_cast<float>(in[j]);
+}
+template <class S> inline void narrow_row(const float* in, S* out, Eigen::Index n) {
+  Eigen::Index j = 0;
+  if constexpr (packet_widening<S>()) {
+    using namespace Eigen::internal;
+    using PS = typename packet_traits<S>::type;
+    using PF = typename packet_traits<float>::type;
+    constexpr Eigen::Index W = unpacket_traits<PF>::size;
+    for (; j + W <= n; j += W) pstoreu(out + j, pcast<PF, PS>(ploadu<PF>(in + j)));
+  }
+  for (; j < n; ++j) out[j] = static_cast<S>(in[j]);
+}
+
+/// exp(x) for float packets with x <= 0 (the shifted logits z − m of the fused kernel): Cody–Waite
+/// range reduction x = k·ln2 + r, |r| <= ln2/2, the Cephes degree-6 polynomial that Eigen's pexp
+/// uses (about 1 ulp), and 2^k built directly in the exponent field — valid because k is in
+/// [−126, 0] after the clamp at −87, so Eigen's general pldexp (which splits the scale into four
+/// factors to handle any k) is not needed. Results below exp(−87) ≈ 1.6e−38 (FLT_MIN) are 0,
+/// exp(−inf) is 0. About 17 vector operations instead of about 28 for Eigen 3.4's pexp.
+template <class Packet> Packet pexp_nonpositive(const Packet& x_in) {
+  using namespace Eigen::internal;
+  if constexpr (!(std::is_same_v<typename unpacket_traits<Packet>::type, float> && kFastFloatExp)) {
+    return pexp(x_in);
+  } else {
+    using PacketI = typename unpacket_traits<Packet>::integer_packet;
+    const Packet lo = pset1<Packet>(-87.0f);
+    const Packet x = pmax(x_in, lo);
+    const Packet k = print(pmul(x, pset1<Packet>(1.44269504088896341f)));
+    Packet r = pmadd(k, pset1<Packet>(-0.693359375f), x);
+    r = pmadd(k, pset1<Packet>(2.12194440e-4f), r);
+    Packet y = pset1<Packet>(1.9875691500e-4f);
+    y = pmadd(y, r, pset1<Packet>(1.3981999507e-3f));
+    y = pmadd(y, r, pset1<Packet>(8.3334519073e-3f));
+    y = pmadd(y, r, pset1<Packet>(4.1665795894e-2f));
+    y = pmadd(y, r, pset1<Packet>(1.6666665459e-1f));
+    y = pmadd(y, r, pset1<Packet>(5.0000001201e-1f));
+    y = pmadd(y, pmul(r, r), padd(r, pset1<Packet>(1.0f)));
+    const PacketI bits = plogical_shift_left<23>(padd(pcast<Packet, PacketI>(k), pset1<PacketI>(127)));
+    const Packet result = pmul(y, preinterpret<Packet>(bits));
+    return pand(result, pcmp_lt(lo, x_in)); // 0 below the clamp (and for −inf)
+  }
+}
+
+/// Pass 1: the maximum of a contiguous row, vectorised with Eigen packets. kPropagateNaN: a NaN
+/// anywhere gives NaN; otherwise a NaN may or may not be returned (the fused kernel then finds it
+/// in its sums, which a NaN always reaches).
+template <class Acc, bool kPropagateNaN = true> Acc row_max(const Acc* x, Eigen::Index n) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<Acc>::type;
   constexpr Eigen::Index W = unpacket_traits<Packet>::size;
@@ -281,14 +320,15 @@ template <class Acc> Acc row_max(const Acc* x, Eigen::Index n) {
     if (n >= 4 * W) {
       Packet m0 = ploadu<Packet>(x), m1 = ploadu<Packet>(x + W), m2 = ploadu<Packet>(x + 2 * W),
              m3 = ploadu<Packet>(x + 3 * W);
+      constexpr int kNaN = kPropagateNaN ? Eigen::PropagateNaN : Eigen::PropagateFast;
       for (j = 4 * W; j + 4 * W <= n; j += 4 * W) {
-        m0 = pmax<Eigen::PropagateNaN>(m0, ploadu<Packet>(x + j));
-        m1 = pmax<Eigen::PropagateNaN>(m1, ploadu<Packet>(x + j + W));
-        m2 = pmax<Eigen::PropagateNaN>(m2, ploadu<Packet>(x + j + 2 * W));
-        m3 = pmax<Eigen::PropagateNaN>(m3, ploadu<Packet>(x + j + 3 * W));
+        m0 = pmax<kNaN>(m0, ploadu<Packet>(x + j));
+        m1 = pmax<kNaN>(m1, ploadu<Packet>(x + j + W));
+        m2 = pmax<kNaN>(m2, ploadu<Packet>(x + j + 2 * W));
+        m3 = pmax<kNaN>(m3, ploadu<Packet>(x + j + 3 * W));
       }
-      m0 = pmax<Eigen::PropagateNaN>(pmax<Eigen::PropagateNaN>(m0, m1), pmax<Eigen::PropagateNaN>(m2, m3));
-      m = predux_max<Eigen::PropagateNaN>(m0);
+      m0 = pmax<kNaN>(pmax<kNaN>(m0, m1), pmax<kNaN>(m2, m3));
+      m = predux_max<kNaN>(m0);
     }
   }
   for (; j < n; ++j) {
@@ -302,10 +342,14 @@ template <class Acc> Acc row_max(const Acc* x, Eigen::Index n) {
 /// Pass 2 of a row with maximum m of z = x·inv_t: returns s = Σ exp(z_j − m) as (count of j with
 /// z_j = m) + (the sum over the others) in `rest`, so log s = log1p(rest + count − 1) keeps the
 /// digits of a small loss (a float sum that holds the 1 of the maximum would lose everything below
-/// 6e-8 of the rest). If `kDist`, Σ (m − z_j) goes into *dist. The exponentials are stored into `e`
+/// 6e-8 of the rest). If `kDist`, Σ (m − z_j) goes into *dist, else Σ z_j (NaN if any z_j is NaN:
+/// the exponentials flush NaN to 0, so this is how the caller learns of one). The exponentials are stored into `e`
 /// when kStore (e may equal x). Float sums within chunks of 4096 elements, double across chunks.
+/// `prefetch`, when not null, is the start of the data the caller reads next (the next block):
+/// one prefetch per packet of this block, so memory streams in while exponentials are computed.
 template <bool kStore, bool kDist, class Acc>
-double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, double* rest_out, double* dist) {
+double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, double* rest_out, double* dist,
+                   const char* prefetch = nullptr, std::ptrdiff_t prefetch_bytes_per_element = 0) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<Acc>::type;
   constexpr Eigen::Index W = unpacket_traits<Packet>::size;
@@ -321,14 +365,17 @@ double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, doubl
       const Packet ninf = pset1<Packet>(-std::numeric_limits<Acc>::infinity());
       Packet s0 = pzero(pm), s1 = pzero(pm), c0 = pzero(pm), c1 = pzero(pm), d0 = pzero(pm), d1 = pzero(pm);
       const auto step = [&](Eigen::Index at, Packet& s, Packet& cnt, Packet& d) {
+#if defined(__GNUC__)
+        if (prefetch) __builtin_prefetch(prefetch + at * prefetch_bytes_per_element, 0, 3);
+#endif
         Packet z = ploadu<Packet>(x + at);
         if (scaled) z = pmul(z, pt);
-        Packet ez = pexp(psub(z, pm));
+        Packet ez = pexp_nonpositive(psub(z, pm));
         if constexpr (std::is_same_v<Acc, double>) ez = pselect(pcmp_eq(z, ninf), pzero(ez), ez); // exp(−inf) = 0
         const Packet at_max = pcmp_eq(z, pm);
         s = padd(s, pselect(at_max, pzero(ez), ez));
         cnt = padd(cnt, pand(at_max, one));
-        if constexpr (kDist) d = padd(d, psub(pm, z));
+        d = kDist ? padd(d, psub(pm, z)) : padd(d, z); // Σ z carries any NaN to the caller
         if constexpr (kStore) pstoreu(e + at, ez);
       };
       for (; j + 2 * W <= end; j += 2 * W) {
@@ -337,7 +384,7 @@ double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, doubl
       }
       chunk = predux(padd(s0, s1));
       chunk_count = predux(padd(c0, c1));
-      if constexpr (kDist) chunk_dist = predux(padd(d0, d1));
+      chunk_dist = predux(padd(d0, d1));
     }
     for (; j < end; ++j) {
       const Acc z = scaled ? x[j] * inv_t : x[j];
@@ -347,14 +394,14 @@ double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, doubl
       } else {
         chunk += ez;
       }
-      if constexpr (kDist) chunk_dist += m - z;
+      chunk_dist += kDist ? m - z : z;
       if constexpr (kStore) e[j] = ez;
     }
     total += static_cast<double>(chunk);
     total_count += static_cast<double>(chunk_count);
     total_dist += static_cast<double>(chunk_dist);
   }
-  if constexpr (kDist) *dist = total_dist;
+  *dist = total_dist; // kDist: Σ (m − z); otherwise Σ z, whose only use is to reveal a NaN
   *rest_out = total;
   return total_count;
 }
@@ -808,6 +855,14 @@ private:
   }
 
   /// The fused kernel for one contiguous row (class-index target; see fast_eligible).
+  ///
+  /// One pass over memory: the row is processed in blocks of kFusedBlock elements that stay in L1;
+  /// per block the maximum (the running maximum m is raised if needed, rescaling the running sum
+  /// by exp(m_old − m_new)), then exp(z − m) from L1, summed and, for the gradient, stored (into
+  /// the gradient row, or a float copy for 16-bit rows) with the block's m. While a block's
+  /// exponentials are computed the hardware prefetcher already streams the next block, so the
+  /// exp work overlaps the memory read. Then one pass from L2 writes
+  /// g = e·(scale·A·exp(m_b − m)/s) − scale·ε/C (and −scale·(1−ε)·w_y at the target).
   template <class P, class T, class G>
   double fast_row(const P& params, const T& targets, Eigen::Index i, double scale, G* grad) const {
     if constexpr (!detail::ClassIndexTargets<T> || !contiguous_rows<P>()) {
@@ -817,48 +872,104 @@ private:
       using Acc = detail::accumulator_t<S>;
       constexpr bool kGrad = !std::is_same_v<G, detail::NoGradient>;
       constexpr bool kWide = std::is_same_v<S, Acc>;
+      constexpr Eigen::Index kBlock = detail::kFusedBlock;
       const Eigen::Index c = params.cols();
       const S* row = params.data() + i * params.outerStride();
       const Eigen::Index y = static_cast<Eigen::Index>(detail::index_at(targets, i));
       const Acc inv_t = static_cast<Acc>(1.0L / static_cast<long double>(temperature_));
-      // x in the accumulator type: the row itself, or a widened copy (16-bit storage).
-      const Acc* x;
-      Acc* wide = nullptr;
-      if constexpr (kWide) {
-        x = row;
-      } else {
-        wide = detail::scratch<Acc, 3>(c);
-        detail::widen_row(row, wide, c);
-        x = wide;
-      }
-      const Acc xmax = detail::row_max(x, c);
-      if (!std::isfinite(xmax)) {
-        // NaN or an infinite maximum: the per-example function has the exact edge-case handling.
-        return static_cast<double>(row_loss(params, targets, i, scale, grad));
-      }
-      const Acc m = inv_t == Acc(1) ? xmax : xmax * inv_t;
-      const Acc zy = inv_t == Acc(1) ? x[y] : x[y] * inv_t; // read before any write (in-place)
+      const Acc zy = inv_t == Acc(1) ? static_cast<Acc>(row[y]) : static_cast<Acc>(row[y]) * inv_t; // before writes
       const double eps = label_smoothing_;
-      const double wy = class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(y)];
-      double dist = 0, rest = 0, count;
-      // Where the exponentials go: the gradient row (same type as the row), the widened copy, or
-      // nowhere (value only).
+      const Eigen::Index num_blocks = (c + kBlock - 1) / kBlock;
+      Acc* block_m = detail::scratch<Acc, 6>(num_blocks);
+      // Where the exponentials go: the gradient row (float/double rows), a float row copy (16-bit
+      // rows), or nowhere (value only). 16-bit blocks are widened into an L1 buffer first.
       Acc* e = nullptr;
+      Acc* wide_block = kWide ? nullptr : detail::scratch<Acc, 3>(kBlock);
       if constexpr (kGrad) {
         if constexpr (kWide) {
           e = grad->data() + i * grad->outerStride();
         } else {
-          e = wide;
+          e = detail::scratch<Acc, 7>(c);
         }
-        count = eps > 0 ? detail::row_exp_sum<true, true>(x, e, c, inv_t, m, &rest, &dist)
-                        : detail::row_exp_sum<true, false>(x, e, c, inv_t, m, &rest, &dist);
-      } else {
-        count = eps > 0 ? detail::row_exp_sum<false, true>(x, e, c, inv_t, m, &rest, &dist)
-                        : detail::row_exp_sum<false, false>(x, e, c, inv_t, m, &rest, &dist);
       }
+      const Acc ninf = -std::numeric_limits<Acc>::infinity(), pinf = std::numeric_limits<Acc>::infinity();
+      // In place, the exponentials overwrite the logits: a NaN or +inf found half-way could no
+      // longer be handed to the per-example function. So the maximum of the whole row is taken
+      // first (the row then sits in L2 for the blocked pass, which needs no rescaling).
+      const bool in_place = kGrad && kWide && static_cast<const void*>(e) == static_cast<const void*>(row);
+      Acc m = ninf;
+      Eigen::Index argmax = -1;
+      if (in_place) {
+        const Acc* xr = reinterpret_cast<const Acc*>(row);
+        const Acc xmax = detail::row_max(xr, c);
+        if (!(xmax < pinf) || xmax == ninf) return static_cast<double>(row_loss(params, targets, i, scale, grad));
+        m = inv_t == Acc(1) ? xmax : xmax * inv_t;
+        if (wants_outputs()) argmax = std::find(xr, xr + c, xmax) - xr;
+      }
+      double count = 0, rest = 0, dist = 0;
+      Eigen::Index seen = 0;
+      for (Eigen::Index b = 0; b < num_blocks; ++b) {
+        const Eigen::Index start = b * kBlock, len = std::min(kBlock, c - start);
+        const Acc* xb;
+        if constexpr (kWide) {
+          xb = reinterpret_cast<const Acc*>(row) + start;
+        } else {
+          detail::widen_row(row + start, wide_block, len);
+          xb = wide_block;
+        }
+        if (!in_place) {
+          const Acc bmax_x = detail::row_max<Acc, false>(xb, len);
+          // NaN or +inf: the per-example function has the edge-case handling (the row is intact).
+          if (!(bmax_x < pinf)) return static_cast<double>(row_loss(params, targets, i, scale, grad));
+          const Acc bmax = inv_t == Acc(1) ? bmax_x : bmax_x * inv_t;
+          if (bmax > m) {
+            if (m != ninf) {
+              const double shrink = std::exp(static_cast<double>(m) - static_cast<double>(bmax));
+              rest = (rest + count) * shrink;
+              if (eps > 0) dist += static_cast<double>(seen) * (static_cast<double>(bmax) - static_cast<double>(m));
+            }
+            count = 0;
+            m = bmax;
+          }
+        }
+        block_m[b] = m;
+        seen += len;
+        if (m == ninf) { // every logit so far is −inf: exponentials 0, (m − z) terms +inf
+          if constexpr (kGrad) std::fill_n(e + start, len, Acc(0));
+          if (eps > 0) dist = std::numeric_limits<double>::infinity();
+          continue;
+        }
+        double block_rest = 0, block_dist = 0, block_count;
+        Acc* eb = kGrad ? e + start : nullptr;
+        // Prefetch the next block (or the next row's first block) while this one is exponentiated.
+        const S* next = b + 1 < num_blocks ? row + start + kBlock
+                        : i + 1 < params.rows() ? row + params.outerStride()
+                                                : nullptr;
+        const char* pf = in_place ? nullptr : reinterpret_cast<const char*>(next);
+        constexpr std::ptrdiff_t kPfStep = static_cast<std::ptrdiff_t>(sizeof(S));
+        if (eps > 0) {
+          block_count = kGrad ? detail::row_exp_sum<true, true>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep)
+                              : detail::row_exp_sum<false, true>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep);
+        } else {
+          block_count = kGrad ? detail::row_exp_sum<true, false>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep)
+                              : detail::row_exp_sum<false, false>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep);
+        }
+        count += block_count;
+        rest += block_rest;
+        if (eps > 0) {
+          dist += block_dist;
+        } else if (std::isnan(block_dist)) {
+          dist = block_dist; // a NaN logit: hand the row to the per-example function below
+        }
+      }
+      // All −inf, or a NaN the fast maximum let through (it reaches the sums): the per-example
+      // function (the row is intact: not in place, or in place the pre-scan propagated NaN).
+      if (m == ninf || std::isnan(rest) || std::isnan(dist))
+        return static_cast<double>(row_loss(params, targets, i, scale, grad));
       const double s = count + rest;
       const double log_s = std::log1p((count - 1) + rest);
       const double lse = static_cast<double>(m) + log_s;
+      const double wy = class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(y)];
       // ℓ = (1−ε)·w_y·(lse − z_y) + ε·(lse − m) + (ε/C)·Σ(m − z) + λ·w_y·lse²
       const double target_coef = (1 - eps) * wy;
       double loss = 0;
@@ -866,24 +977,35 @@ private:
       if (eps > 0) loss += eps * log_s + eps / static_cast<double>(c) * dist;
       if (z_loss_ != 0) loss += z_loss_ * wy * lse * lse;
       if (wants_outputs()) {
-        Eigen::Index argmax = 0;
-        for (Eigen::Index k = 0; k < c; ++k) {
-          if (x[k] == xmax) {
-            argmax = k;
-            break;
+        // The first class whose transformed logit is m (a scan of the row; only when asked for).
+        if (argmax < 0) {
+          for (Eigen::Index k = 0; k < c; ++k) {
+            const Acc zk = inv_t == Acc(1) ? static_cast<Acc>(row[k]) : static_cast<Acc>(row[k]) * inv_t;
+            if (zk == m) {
+              argmax = k;
+              break;
+            }
           }
         }
         write_outputs(i, lse, argmax, argmax == y, loss);
       }
       if constexpr (kGrad) {
         const double a = target_coef + eps + 2 * z_loss_ * wy * lse;
-        const Acc alpha = static_cast<Acc>(scale * a * static_cast<double>(inv_t) / s);
+        const double alpha = scale * a * static_cast<double>(inv_t) / s;
         const Acc beta = static_cast<Acc>(scale * eps / static_cast<double>(c) * static_cast<double>(inv_t));
-        detail::row_affine(e, e, c, alpha, beta);
-        e[y] -= static_cast<Acc>(scale * target_coef * static_cast<double>(inv_t));
-        if constexpr (!kWide) {
-          S* g = grad->data() + i * grad->outerStride();
-          detail::narrow_row(e, g, c);
+        const Acc at_target = static_cast<Acc>(scale * target_coef * static_cast<double>(inv_t));
+        S* g = grad->data() + i * grad->outerStride();
+        for (Eigen::Index b = 0; b < num_blocks; ++b) {
+          const Eigen::Index start = b * kBlock, len = std::min(kBlock, c - start);
+          const Acc factor = static_cast<Acc>(alpha * std::exp(static_cast<double>(block_m[b]) - static_cast<double>(m)));
+          if constexpr (kWide) {
+            detail::row_affine(e + start, g + start, len, factor, beta);
+            if (y >= start && y < start + len) g[y] -= at_target;
+          } else {
+            detail::row_affine(e + start, wide_block, len, factor, beta);
+            if (y >= start && y < start + len) wide_block[y - start] -= at_target;
+            detail::narrow_row(wide_block, g + start, len);
+          }
         }
       }
       return loss;
