@@ -668,7 +668,9 @@ Loss mse_loss(const Eigen::DenseBase<DP>& pred, const Eigen::DenseBase<DT>& targ
 }
 
 /// mse_loss and its gradient: grad_i = scale_i·2·(pred_i − target_i) (scale_i = 1/n for the mean)
-/// written into grad (pred's shape; may be pred itself).
+/// written into grad (pred's shape; may be pred itself). NaN in gives a NaN value and gradient for
+/// that element; an infinite residual gives ℓ = +inf and a gradient of ±inf. Throws as mse_loss, and
+/// std::invalid_argument when grad is not of pred's shape; grad is untouched when a check fails.
 template <class DP, class DT, detail::EigenDense G>
 Loss mse_loss(const Eigen::DenseBase<DP>& pred, const Eigen::DenseBase<DT>& target, G&& grad,
               const MseLossOptions& options = {}) {
@@ -681,8 +683,9 @@ Loss mse_loss(const Eigen::DenseBase<DP>& pred, const Eigen::DenseBase<DT>& targ
 
 /// The Gaussian NLL with a fixed standard deviation sigma, per element:
 ///   ℓ_i = (mean_i − target_i)²/(2σ²) + [log σ + ½·log 2π  if options.include_constants]
-/// = mse_loss/(2σ²) + constant. Throws std::domain_error for sigma not finite and > 0,
-/// std::invalid_argument for a target not of mean's shape, plus the driver's checks.
+/// = mse_loss/(2σ²) + constant. NaN in gives NaN out; an infinite residual gives +inf. Throws
+/// std::domain_error for sigma not finite and > 0, std::invalid_argument for a target not of mean's
+/// shape, plus the driver's checks.
 template <class DM, class DT>
 Loss gaussian_nll_loss_fixed(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<DT>& target, double sigma,
                              const GaussianFixedOptions& options = {}) {
@@ -695,7 +698,9 @@ Loss gaussian_nll_loss_fixed(const Eigen::DenseBase<DM>& mean, const Eigen::Dens
 }
 
 /// gaussian_nll_loss_fixed and its gradient: grad_i = scale_i·(mean_i − target_i)/σ² (exactly the
-/// mse_loss gradient times 1/(2σ²)), written into grad (mean's shape; may be mean itself).
+/// mse_loss gradient times 1/(2σ²)), written into grad (mean's shape; may be mean itself). NaN and
+/// inf as mse_loss. Throws as the value-only overload, and std::invalid_argument when grad is not of
+/// mean's shape; grad is untouched when a check fails.
 template <class DM, class DT, detail::EigenDense G>
 Loss gaussian_nll_loss_fixed(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<DT>& target, double sigma,
                              G&& grad, const GaussianFixedOptions& options = {}) {
@@ -712,7 +717,8 @@ Loss gaussian_nll_loss_fixed(const Eigen::DenseBase<DM>& mean, const Eigen::Dens
 /// target, var, full, eps, reduction) (note the argument order: var before target here):
 ///   ℓ_i = ½·(log v_i + (mean_i − target_i)²/v_i) [+ ½·log 2π if options.full],  v_i = max(var_i, eps)
 /// var: mean's shape, one per row (R×1), one per column (1×C) or one value (1×1); see the file
-/// comment. Reduction::mean divides by the element count. Throws std::invalid_argument for a target
+/// comment. Reduction::mean divides by the element count. NaN in (mean, target or var) gives NaN out
+/// (a NaN var is not clamped); var = +inf gives ℓ = +inf. Throws std::invalid_argument for a target
 /// not of mean's shape or a var of none of those shapes; std::domain_error for a negative var entry
 /// or options.eps not finite and > 0; plus the driver's checks.
 template <class DM, class DV, class DT>
@@ -733,7 +739,10 @@ Loss gaussian_nll_loss(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<
 ///   ∂ℓ_i/∂mean_i = (mean_i − target_i)/v_i,   ∂ℓ_i/∂var_i = ½·(1 − (mean_i − target_i)²/v_i)/v_i,
 /// each times the driver's scale (1/n for the mean). Where var_i < eps the variance gradient is
 /// the derivative at v_i = eps, passed straight through the clamp (what PyTorch's autograd returns),
-/// not the true derivative 0. Either buffer may alias its input.
+/// not the true derivative 0. Either buffer may alias its input. NaN in gives NaN gradients for that
+/// element; var = +inf gives zero gradients; an infinite residual gives ±inf. Throws as the
+/// value-only overload, and std::invalid_argument for grad_mean not of mean's shape or grad_var not
+/// of var's shape; nothing is written when a check fails.
 template <class DM, class DV, class DT, detail::EigenDense GM, detail::EigenDense GV>
 Loss gaussian_nll_loss(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<DV>& var,
                        const Eigen::DenseBase<DT>& target, GM&& grad_mean, GV&& grad_var,
@@ -753,7 +762,8 @@ Loss gaussian_nll_loss(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<
 /// The Gaussian NLL parameterised by the log-variance s = log σ², per element:
 ///   ℓ_i = ½·(s_i + (mean_i − target_i)²·e^{−s_i}) [+ ½·log 2π if options.full]
 /// equal to gaussian_nll_loss with var = e^{s} and no clamp, but finite and accurate for every s in
-/// [−80, 80] and huge residuals (see the file comment). log_var: the layouts of var. Throws
+/// [−80, 80] and huge residuals (see the file comment). log_var: the layouts of var. NaN in gives NaN
+/// out; s = +inf gives ℓ = +inf. Throws
 /// std::invalid_argument for a target or log_var of the wrong shape, plus the driver's checks.
 template <class DM, class DS, class DT>
 Loss gaussian_nll_loss_logvar(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<DS>& log_var,
@@ -770,6 +780,9 @@ Loss gaussian_nll_loss_logvar(const Eigen::DenseBase<DM>& mean, const Eigen::Den
 /// gaussian_nll_loss_logvar and its gradients (times the driver's scale):
 ///   ∂ℓ_i/∂mean_i = (mean_i − target_i)·e^{−s_i},   ∂ℓ_i/∂s_i = ½·(1 − (mean_i − target_i)²·e^{−s_i})
 /// into grad_mean (mean's shape) and grad_log_var (log_var's shape; summed over shared elements).
+/// NaN in gives NaN gradients for that element; s = +inf gives ∂/∂mean = 0 and ∂/∂s = ½. Throws as
+/// the value-only overload, and std::invalid_argument for a gradient buffer of the wrong shape;
+/// nothing is written when a check fails.
 template <class DM, class DS, class DT, detail::EigenDense GM, detail::EigenDense GS>
 Loss gaussian_nll_loss_logvar(const Eigen::DenseBase<DM>& mean, const Eigen::DenseBase<DS>& log_var,
                               const Eigen::DenseBase<DT>& target, GM&& grad_mean, GS&& grad_log_var,
