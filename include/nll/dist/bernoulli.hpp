@@ -22,7 +22,7 @@
 // Every term is non-negative, so the loss has no cancellation; exp is only taken of −|x|, so
 // nothing overflows; and there is no cut-off: label 1 at a logit of 30 has loss e⁻³⁰ and gradient
 // −e⁻³⁰ (Stan Math's ±20 cut-off lost that sign; PyTorch returns 0 for both), a logit of ±1e300
-// gives ±1e300·coefficient or 0 exactly. ±inf logits give the limits (label 1 at +inf: loss 0,
+// gives a loss of 1e300·coefficient or exactly 0. ±inf logits give the limits (label 1 at +inf: loss 0,
 // gradient 0; PyTorch gives NaN for the loss). A NaN logit gives a NaN loss and gradient.
 //
 // Probability form (family BernoulliProbs, loss binary_cross_entropy), probability q ∈ [0, 1]
@@ -557,6 +557,7 @@ template <class Kernel> struct BernoulliBase {
   /// Every element is an example.
   template <class P, class T> Eigen::Index num_examples(const P& params, const T&) const { return params.size(); }
 
+  /// ℓ_i of element i (column-major index), by the scalar formula (the per-example reference path).
   template <class P, class T> double neg_log_prob(const P& params, const T& targets, Eigen::Index i) const {
     using A = accumulator_t<typename P::Scalar>;
     const ElementIndex e = element_index(params, i);
@@ -566,6 +567,7 @@ template <class Kernel> struct BernoulliBase {
                                                               column_pos_weight<A>(e.col), d));
   }
 
+  /// ℓ_i, and scale·∂ℓ_i/∂θ_i written into grad at element i (read before written: grad may alias params).
   template <class P, class T, class G>
   double neg_log_prob_grad(const P& params, const T& targets, Eigen::Index i, double scale, G& grad) const {
     using A = accumulator_t<typename P::Scalar>;
@@ -577,14 +579,18 @@ template <class Kernel> struct BernoulliBase {
     return static_cast<double>(l);
   }
 
+  /// Writes 0 into grad at element i.
   template <class G> void zero_grad(G& grad, Eigen::Index i) const {
     const ElementIndex e = element_index(grad, i);
     grad.coeffRef(e.row, e.col) = typename G::Scalar(0);
   }
 
+  /// The fused, vectorised kernel over a block of elements (value only); agrees with neg_log_prob
+  /// to a few ulp (tests/test_bernoulli.cpp).
   template <class P, class T> double neg_log_prob_block(const P& params, const T& targets, const Block& block) const {
     return bce_block<Kernel, false>(params, targets, block, static_cast<P*>(nullptr), pos_weight);
   }
+  /// The fused, vectorised kernel over a block of elements (value and gradient).
   template <class P, class T, class G>
   double neg_log_prob_grad_block(const P& params, const T& targets, const Block& block, G& grad) const {
     return bce_block<Kernel, true>(params, targets, block, &grad, pos_weight);
