@@ -7,6 +7,14 @@
 #       --benchmark_out=ours.json --benchmark_out_format=json
 #   /usr/bin/python3 bench/compare_pytorch.py ours.json [--threads 1] [--repetitions 5]
 #
+# Binary cross entropy (bench/bench_bernoulli.cpp): F.binary_cross_entropy_with_logits forward +
+# backward, mean reduction, on the benchmark's 2^24 float logits N(0, 4^2) and 30 % positive labels,
+# against BM_bce_with_logits:
+#
+#   build/bench/bench_bernoulli --benchmark_repetitions=5 --benchmark_filter=BM_bce_with_logits$ \
+#       --benchmark_out=bce.json --benchmark_out_format=json
+#   /usr/bin/python3 bench/compare_pytorch.py [ours.json] --bernoulli bce.json
+#
 # Needs the system python with torch (Debian python3-torch). Both sides run on the same number of
 # threads (torch.set_num_threads; our benchmark is single-threaded unless built with NLL_OPENMP).
 # Times are medians of the repetitions; ours are read from the JSON (the median aggregate of
@@ -43,6 +51,48 @@ def torch_times(rows, cols, threads, repetitions):
     return statistics.median(wall), statistics.median(cpu)
 
 
+BCE_ELEMENTS = 1 << 24
+
+
+def torch_bce_times(threads, repetitions):
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(20240608)
+    x = (4.0 * torch.randn(BCE_ELEMENTS, generator=gen)).requires_grad_(True)
+    y = (torch.rand(BCE_ELEMENTS, generator=gen) < 0.3).float()
+    wall, cpu = [], []
+    for rep in range(repetitions + 1):  # the first run warms up
+        x.grad = None
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = F.binary_cross_entropy_with_logits(x, y)
+        loss.backward()
+        t1, c1 = time.perf_counter(), time.process_time()
+        if rep > 0:
+            wall.append(t1 - t0)
+            cpu.append(c1 - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def our_bce_times(path):
+    """(cpu seconds, wall seconds) of BM_bce_with_logits from Google Benchmark JSON (median)."""
+    with open(path) as f:
+        data = json.load(f)
+    scale = {'ns': 1e-9, 'us': 1e-6, 'ms': 1e-3, 's': 1.0}
+    samples = []
+    for b in data['benchmarks']:
+        if b.get('run_name', b['name']) != 'BM_bce_with_logits':
+            continue
+        unit = scale[b.get('time_unit', 'ns')]
+        pair = (b['cpu_time'] * unit, b['real_time'] * unit)
+        if b.get('run_type') == 'aggregate':
+            if b.get('aggregate_name') == 'median':
+                return pair
+        else:
+            samples.append(pair)
+    if not samples:
+        return None
+    return statistics.median(p[0] for p in samples), statistics.median(p[1] for p in samples)
+
+
 def our_times(path):
     """{shape index: (cpu seconds, wall seconds)} for BM_value_grad/<shape> from Google Benchmark JSON."""
     with open(path) as f:
@@ -69,10 +119,16 @@ def our_times(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('ours', help='JSON written by bench_categorical --benchmark_out=... --benchmark_out_format=json')
+    parser.add_argument('ours', nargs='?',
+                        help='JSON written by bench_categorical --benchmark_out=... --benchmark_out_format=json')
+    parser.add_argument('--bernoulli', help='JSON written by bench_bernoulli --benchmark_out=... (BCE section)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--repetitions', type=int, default=5)
     args = parser.parse_args()
+    if args.bernoulli:
+        compare_bce(args)
+    if not args.ours:
+        return
     ours = our_times(args.ours)
     print('torch %s, %d thread(s), F.cross_entropy forward + backward, float32, medians of %d runs'
           % (torch.__version__, args.threads, args.repetitions))
@@ -86,6 +142,22 @@ def main():
         oc, ow = ours[k]
         print('%-12s %10.1f ms %10.1f ms %10.1f ms %10.1f ms %10.1f %10.1f'
               % ('%dx%d' % (rows, cols), tw * 1e3, tc * 1e3, ow * 1e3, oc * 1e3, tw / ow, tc / oc))
+    print('(ratio = torch time / nll time: how many times faster nll is)')
+
+
+def compare_bce(args):
+    ours = our_bce_times(args.bernoulli)
+    tw, tc = torch_bce_times(args.threads, args.repetitions)
+    print('torch %s, %d thread(s), F.binary_cross_entropy_with_logits forward + backward, %d float32 elements, '
+          'medians of %d runs' % (torch.__version__, args.threads, BCE_ELEMENTS, args.repetitions))
+    if ours is None:
+        print('BM_bce_with_logits not in %s (torch: %.1f ms wall, %.1f ms cpu)' % (args.bernoulli, tw * 1e3, tc * 1e3))
+        return
+    oc, ow = ours
+    print('%12s %12s %12s %12s %10s %10s' % ('torch wall', 'torch cpu', 'nll wall', 'nll cpu', 'wall ratio',
+                                             'cpu ratio'))
+    print('%10.1f ms %10.1f ms %10.1f ms %10.1f ms %10.1f %10.1f'
+          % (tw * 1e3, tc * 1e3, ow * 1e3, oc * 1e3, tw / ow, tc / oc))
     print('(ratio = torch time / nll time: how many times faster nll is)')
 
 
