@@ -222,6 +222,34 @@ TEST_CASE("NaN logits give NaN; a weight of 0 removes them exactly; ±inf logits
   CHECK(rw.value == 0);
   CHECK(g[0] == 0);
   CHECK(g[3] == 0);
+  // The same through the vectorised kernels (long arrays), every label, float and double.
+  const auto long_arrays = [](auto zero) {
+    using T = decltype(zero);
+    const Index n = 200;
+    Vec<T> xl(n), yl(n), gl(n);
+    for (Index i = 0; i < n; ++i) {
+      xl[i] = static_cast<T>((i % 7) - 3) * T(7.5);
+      yl[i] = i % 3 == 0 ? T(0) : i % 3 == 1 ? T(1) : T(0.25);
+    }
+    for (const Index i : {0, 17, 18, 19, 100, 131, 199}) xl[i] = std::numeric_limits<T>::quiet_NaN();
+    xl[49] = std::numeric_limits<T>::infinity();  // label 1
+    xl[50] = -std::numeric_limits<T>::infinity(); // label 0.25
+    xl[51] = -std::numeric_limits<T>::infinity(); // label 0
+    const nll::Loss rl = nll::binary_cross_entropy_with_logits(xl, yl, gl, {.reduction = Reduction::none});
+    for (Index i = 0; i < n; ++i) {
+      INFO("element " << i);
+      CHECK(std::isnan(rl.per_example[i]) == std::isnan(xl[i]));
+      CHECK(std::isnan(gl[i]) == std::isnan(xl[i]));
+    }
+    CHECK(rl.per_example[49] == 0); // label 1 at +inf: the limit 0 (PyTorch: NaN)
+    CHECK(gl[49] == 0);
+    CHECK(rl.per_example[50] == std::numeric_limits<double>::infinity()); // soft label at −inf
+    CHECK(gl[50] == T(-0.25));
+    CHECK(rl.per_example[51] == 0); // label 0 at −inf
+    CHECK(gl[51] == 0);
+  };
+  long_arrays(0.0f);
+  long_arrays(0.0);
   // Probability form: NaN propagates, 0 and 1 are finite through the clamp.
   Vec<double> q(3), yq(3), gq(3);
   q << nan, 0, 1;

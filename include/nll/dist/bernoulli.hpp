@@ -56,6 +56,7 @@
 #include "../core/nll.hpp"
 #include "../core/options.hpp"
 #include "../detail/numeric.hpp"
+#include "../detail/log_sum_exp_avx512.hpp"
 #include "../math/exp.hpp"
 
 namespace nll {
@@ -139,7 +140,7 @@ struct BceLogitsKernel {
   // Vectorised version of the same formula: one exp, one division (1/u, u = 1 + e, shared by both
   // sigmoids) and log1p(e) from plog1p_unit (a polynomial for float, no log).
   template <bool kGrad, class Packet> static Packet packet(const Packet& x, const Packet& y, const Packet& pw, Packet& d) {
-#if defined(EIGEN_VECTORIZE_AVX512)
+#if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
     using Traits = Eigen::internal::unpacket_traits<Packet>;
     if constexpr (std::is_same_v<typename Traits::type, float> && Traits::size == 16) { // Packet16f
       return packet_avx512<kGrad>(x, y, pw, d);
@@ -175,31 +176,20 @@ struct BceLogitsKernel {
     return loss;
   }
 
-#if defined(EIGEN_VECTORIZE_AVX512)
+#if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
   // The same formula for 16 floats with AVX-512 intrinsics: comparisons into mask registers and
-  // masked blends (Eigen's pcmp/pselect go through vector masks, two instructions each), and an exp
-  // specialised to arguments ≤ 0: Cody–Waite reduction t = m·ln 2 + r, Cephes' polynomial for e^r
-  // (the one Eigen's pexp uses), then scalef, which rounds 2^m·e^r once, subnormal results
-  // included (exp(−100) = 3.7e−44, not 0). The argument is clamped at −104, where e^t < 2^−150
-  // rounds to 0; NaN passes through the clamp (vmaxps returns its second operand for NaN).
+  // masked blends (Eigen's pcmp/pselect go through vector masks, two instructions each), and the
+  // table exponential of detail/log_sum_exp_avx512.hpp for arguments ≤ 0 (vpermps table, degree-3
+  // polynomial, vscalefps: under 1 ulp, exact rounding into subnormals, exp(−inf) = 0). That
+  // exponential clamps its argument, which drops NaN: NaN lanes of x are put back into e.
   template <bool kGrad>
   static __m512 packet_avx512(const __m512& x, const __m512& y, const __m512& pw, __m512& d) {
     const __m512 zero = _mm512_setzero_ps();
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 ax = _mm512_abs_ps(x);
-    const __m512 t = _mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_sub_ps(zero, ax));
-    const __m512 m = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(m, _mm512_set1_ps(0.693359375f), t);
-    r = _mm512_fnmadd_ps(m, _mm512_set1_ps(-2.12194440e-4f), r);
-    const __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500E-4f), r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, one));
-    const __m512 e = _mm512_scalef_ps(p, m);
+    const avx512::ExpConstants constants;
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    const __m512 e = _mm512_mask_blend_ps(nan, avx512::exp_nonpositive(_mm512_sub_ps(zero, ax), constants), x);
     const __m512 u = _mm512_add_ps(one, e);
     const __m512 rcp = _mm512_div_ps(one, u);
     const __m512 lg = plog1p_unit(e, u, rcp);
