@@ -15,6 +15,15 @@
 #       --benchmark_out=bce.json --benchmark_out_format=json
 #   /usr/bin/python3 bench/compare_pytorch.py [ours.json] --bernoulli bce.json
 #
+# Gaussian NLL (bench/bench_gaussian.cpp): F.gaussian_nll_loss(input, target, var) forward + backward
+# (gradients for input and var), mean reduction, on 2^24 float elements like the benchmark's (means
+# N(0, 1), targets N(0.3, 1.5^2), variances U[0.05, 2]) against BM_gaussian_nll_loss; and the
+# hand-written log-variance NLL 0.5 * (s + (x - y)**2 * exp(-s)), mean, against BM_gaussian_nll_logvar:
+#
+#   build/bench/bench_gaussian --benchmark_repetitions=5 --benchmark_filter='BM_gaussian' \
+#       --benchmark_out=gauss.json --benchmark_out_format=json
+#   /usr/bin/python3 bench/compare_pytorch.py [ours.json] --gaussian gauss.json
+#
 # Needs the system python with torch (Debian python3-torch). Both sides run on the same number of
 # threads (torch.set_num_threads; our benchmark is single-threaded unless built with NLL_OPENMP).
 # Times are medians of the repetitions; ours are read from the JSON (the median aggregate of
@@ -93,6 +102,73 @@ def our_bce_times(path):
     return statistics.median(p[0] for p in samples), statistics.median(p[1] for p in samples)
 
 
+GAUSSIAN_ELEMENTS = 1 << 24
+
+
+def torch_gaussian_times(threads, repetitions, logvar):
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(20240614)
+    mean = torch.randn(GAUSSIAN_ELEMENTS, generator=gen)
+    target = 0.3 + 1.5 * torch.randn(GAUSSIAN_ELEMENTS, generator=gen)
+    var = 0.05 + 1.95 * torch.rand(GAUSSIAN_ELEMENTS, generator=gen)
+    x = mean.clone().requires_grad_(True)
+    v = (var.log() if logvar else var).requires_grad_(True)
+    wall, cpu = [], []
+    for rep in range(repetitions + 1):  # the first run warms up
+        x.grad = None
+        v.grad = None
+        t0, c0 = time.perf_counter(), time.process_time()
+        if logvar:
+            loss = (0.5 * (v + (x - target) ** 2 * torch.exp(-v))).mean()
+        else:
+            loss = F.gaussian_nll_loss(x, target, v)
+        loss.backward()
+        t1, c1 = time.perf_counter(), time.process_time()
+        if rep > 0:
+            wall.append(t1 - t0)
+            cpu.append(c1 - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def our_named_times(path, name):
+    """(cpu seconds, wall seconds) of the benchmark `name` from Google Benchmark JSON (median), or None."""
+    with open(path) as f:
+        data = json.load(f)
+    scale = {'ns': 1e-9, 'us': 1e-6, 'ms': 1e-3, 's': 1.0}
+    samples = []
+    for b in data['benchmarks']:
+        if b.get('run_name', b['name']) != name:
+            continue
+        unit = scale[b.get('time_unit', 'ns')]
+        pair = (b['cpu_time'] * unit, b['real_time'] * unit)
+        if b.get('run_type') == 'aggregate':
+            if b.get('aggregate_name') == 'median':
+                return pair
+        else:
+            samples.append(pair)
+    if not samples:
+        return None
+    return statistics.median(p[0] for p in samples), statistics.median(p[1] for p in samples)
+
+
+def compare_gaussian(args):
+    print('torch %s, %d thread(s), forward + backward, %d float32 elements, medians of %d runs'
+          % (torch.__version__, args.threads, GAUSSIAN_ELEMENTS, args.repetitions))
+    print('%-26s %12s %12s %12s %12s %10s %10s' % ('loss', 'torch wall', 'torch cpu', 'nll wall', 'nll cpu',
+                                                    'wall ratio', 'cpu ratio'))
+    for label, bench, logvar in (('F.gaussian_nll_loss', 'BM_gaussian_nll_loss', False),
+                                 ('log-variance NLL', 'BM_gaussian_nll_logvar', True)):
+        tw, tc = torch_gaussian_times(args.threads, args.repetitions, logvar)
+        ours = our_named_times(args.gaussian, bench)
+        if ours is None:
+            print('%-26s %10.1f ms %10.1f ms   (%s not in %s)' % (label, tw * 1e3, tc * 1e3, bench, args.gaussian))
+            continue
+        oc, ow = ours
+        print('%-26s %10.1f ms %10.1f ms %10.1f ms %10.1f ms %10.1f %10.1f'
+              % (label, tw * 1e3, tc * 1e3, ow * 1e3, oc * 1e3, tw / ow, tc / oc))
+    print('(ratio = torch time / nll time: how many times faster nll is)')
+
+
 def our_times(path):
     """{shape index: (cpu seconds, wall seconds)} for BM_value_grad/<shape> from Google Benchmark JSON."""
     with open(path) as f:
@@ -122,11 +198,14 @@ def main():
     parser.add_argument('ours', nargs='?',
                         help='JSON written by bench_categorical --benchmark_out=... --benchmark_out_format=json')
     parser.add_argument('--bernoulli', help='JSON written by bench_bernoulli --benchmark_out=... (BCE section)')
+    parser.add_argument('--gaussian', help='JSON written by bench_gaussian --benchmark_out=... (Gaussian section)')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--repetitions', type=int, default=5)
     args = parser.parse_args()
     if args.bernoulli:
         compare_bce(args)
+    if args.gaussian:
+        compare_gaussian(args)
     if not args.ours:
         return
     ours = our_times(args.ours)
