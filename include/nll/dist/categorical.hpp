@@ -288,6 +288,24 @@ template <class Packet> Packet pexp_nonpositive(const Packet& x_in) {
   if constexpr (!(std::is_same_v<typename unpacket_traits<Packet>::type, float> && kFastFloatExp)) {
     return pexp(x_in);
   } else {
+#if defined(EIGEN_VECTORIZE_AVX512)
+    if constexpr (std::is_same_v<Packet, Packet16f>) {
+      // AVX-512: vscalefps multiplies by 2^k and underflows to 0 by itself; the clamp at −110
+      // keeps k finite (exp(−110) ≈ 1.7e−48 rounds to 0, as exp(−inf) must).
+      const Packet x = pmax(x_in, pset1<Packet>(-110.0f));
+      const Packet k = print(pmul(x, pset1<Packet>(1.44269504088896341f)));
+      Packet r = pmadd(k, pset1<Packet>(-0.693359375f), x);
+      r = pmadd(k, pset1<Packet>(2.12194440e-4f), r);
+      Packet y = pset1<Packet>(1.9875691500e-4f);
+      y = pmadd(y, r, pset1<Packet>(1.3981999507e-3f));
+      y = pmadd(y, r, pset1<Packet>(8.3334519073e-3f));
+      y = pmadd(y, r, pset1<Packet>(4.1665795894e-2f));
+      y = pmadd(y, r, pset1<Packet>(1.6666665459e-1f));
+      y = pmadd(y, r, pset1<Packet>(5.0000001201e-1f));
+      y = pmadd(y, pmul(r, r), padd(r, pset1<Packet>(1.0f)));
+      return _mm512_scalef_ps(y, k);
+    }
+#endif
     using PacketI = typename unpacket_traits<Packet>::integer_packet;
     const Packet lo = pset1<Packet>(-87.0f);
     const Packet x = pmax(x_in, lo);
