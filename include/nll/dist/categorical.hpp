@@ -27,11 +27,13 @@
 //
 // Two kernels compute the same thing: the per-example functions (neg_log_prob, neg_log_prob_grad:
 // one row, scalar arithmetic in the accumulator type, any Eigen expression), and a fused block
-// kernel for contiguous rows of float, double, bfloat16 or half (three passes over a row that fits
-// in L2: max from memory, exp-sum from cache storing the exponentials, then the gradient
-// exp(z − m)·(scale·A/s) − scale·B from cache). The fused kernel covers class-index targets without
-// soft-cap and class mask, and label smoothing only without class weights; other rows take the
-// per-example function. Both agree to a few ulp (tests/test_categorical*.cpp).
+// kernel for contiguous rows of float, double, bfloat16 or half: one pass over memory in L1-sized
+// blocks with a running maximum (block max, then exp(z − m) from L1 while the next block is
+// prefetched, exponentials stored for the gradient), then one pass from L2 writing the gradient
+// e·(scale·A·exp(m_block − m)/s) − scale·B (see fast_row; docs/performance.md). The fused kernel
+// covers class-index targets without soft-cap and class mask, and label smoothing only without
+// class weights; other rows, and rows with NaN or +inf, take the per-example function. Both agree
+// to a few ulp (tests/test_categorical*.cpp).
 //
 // NaN and inf (data, never errors): a NaN logit of a kept class makes that row's loss and gradient
 // NaN. A −inf logit of a non-target class (a masked vocabulary) has p_c = 0: the loss stays finite
