@@ -254,8 +254,8 @@ template <class S> constexpr bool packet_widening() {
   }
 }
 
-/// float ↔ bfloat16 / half for the fused kernel's row conversions: Eigen packet casts where they
-/// exist (round to nearest even, NaN kept), scalar conversions otherwise.
+/// bfloat16 / half → float for the fused kernel's blocks: Eigen packet casts where they exist,
+/// scalar conversions otherwise (the way back is row_affine_narrow: round to nearest even, NaN kept).
 template <class S> inline void widen_row(const S* in, float* out, Eigen::Index n) {
   Eigen::Index j = 0;
   if constexpr (packet_widening<S>()) {
@@ -266,17 +266,6 @@ template <class S> inline void widen_row(const S* in, float* out, Eigen::Index n
     for (; j + W <= n; j += W) pstoreu(out + j, pcast<PS, PF>(ploadu<PS>(in + j)));
   }
   for (; j < n; ++j) out[j] = static_cast<float>(in[j]);
-}
-template <class S> inline void narrow_row(const float* in, S* out, Eigen::Index n) {
-  Eigen::Index j = 0;
-  if constexpr (packet_widening<S>()) {
-    using namespace Eigen::internal;
-    using PS = typename packet_traits<S>::type;
-    using PF = typename packet_traits<float>::type;
-    constexpr Eigen::Index W = unpacket_traits<PF>::size;
-    for (; j + W <= n; j += W) pstoreu(out + j, pcast<PF, PS>(ploadu<PF>(in + j)));
-  }
-  for (; j < n; ++j) out[j] = static_cast<S>(in[j]);
 }
 
 /// exp(x) for float packets with x <= 0 (the shifted logits z − m of the fused kernel): Cody–Waite
@@ -437,6 +426,20 @@ template <class Acc> void row_affine(const Acc* e, Acc* g, Eigen::Index n, Acc a
     for (; j + W <= n; j += W) pstoreu(g + j, psub(pmul(ploadu<Packet>(e + j), pa), pb));
   }
   for (; j < n; ++j) g[j] = e[j] * alpha - beta;
+}
+
+/// Pass 3 for 16-bit rows: g_j = S(e_j·alpha − beta), converted in registers (no float copy).
+template <class S> void row_affine_narrow(const float* e, S* g, Eigen::Index n, float alpha, float beta) {
+  Eigen::Index j = 0;
+  if constexpr (packet_widening<S>()) {
+    using namespace Eigen::internal;
+    using PS = typename packet_traits<S>::type;
+    using PF = typename packet_traits<float>::type;
+    constexpr Eigen::Index W = unpacket_traits<PF>::size;
+    const PF pa = pset1<PF>(alpha), pb = pset1<PF>(beta);
+    for (; j + W <= n; j += W) pstoreu(g + j, pcast<PF, PS>(psub(pmul(ploadu<PF>(e + j), pa), pb)));
+  }
+  for (; j < n; ++j) g[j] = static_cast<S>(e[j] * alpha - beta);
 }
 
 #if defined(__GNUC__)
@@ -1026,9 +1029,8 @@ private:
             detail::row_affine(e + start, g + start, len, factor, beta);
             if (y >= start && y < start + len) g[y] -= at_target;
           } else {
-            detail::row_affine(e + start, wide_block, len, factor, beta);
-            if (y >= start && y < start + len) wide_block[y - start] -= at_target;
-            detail::narrow_row(wide_block, g + start, len);
+            detail::row_affine_narrow(e + start, g + start, len, factor, beta);
+            if (y >= start && y < start + len) g[y] = static_cast<S>((e[y] * factor - beta) - at_target);
           }
         }
       }
