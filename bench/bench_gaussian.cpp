@@ -15,8 +15,8 @@
 // Every benchmark reports 5 × 64 MB as bytes processed; the ratio table printed at the end is the
 // figure to quote (docs/performance.md).
 //
-//   build-bench/bench/bench_gaussian --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true \
-//       --benchmark_report_aggregates_only=true
+//   build-bench/bench/bench_gaussian --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
+//       --benchmark_report_aggregates_only=true      (one command line; no trailing backslash: -Wcomment)
 // (random interleaving spreads the machine's load changes over every benchmark instead of one)
 #include <benchmark/benchmark.h>
 
