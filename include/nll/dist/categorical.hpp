@@ -268,6 +268,21 @@ template <class S> inline void widen_row(const S* in, float* out, Eigen::Index n
   for (; j < n; ++j) out[j] = static_cast<float>(in[j]);
 }
 
+/// exp(r) for the Cody–Waite remainder of x = k·ln2 + r (k = round(x/ln2) given): the Cephes
+/// degree-6 polynomial of Eigen's pexp. Shared by both branches of pexp_nonpositive.
+template <class Packet> Packet exp_reduced(const Packet& x, const Packet& k) {
+  using namespace Eigen::internal;
+  Packet r = pmadd(k, pset1<Packet>(-0.693359375f), x);
+  r = pmadd(k, pset1<Packet>(2.12194440e-4f), r);
+  Packet y = pset1<Packet>(1.9875691500e-4f);
+  y = pmadd(y, r, pset1<Packet>(1.3981999507e-3f));
+  y = pmadd(y, r, pset1<Packet>(8.3334519073e-3f));
+  y = pmadd(y, r, pset1<Packet>(4.1665795894e-2f));
+  y = pmadd(y, r, pset1<Packet>(1.6666665459e-1f));
+  y = pmadd(y, r, pset1<Packet>(5.0000001201e-1f));
+  return pmadd(y, pmul(r, r), padd(r, pset1<Packet>(1.0f)));
+}
+
 /// exp(x) for float packets with x <= 0 (the shifted logits z − m of the fused kernel): Cody–Waite
 /// range reduction x = k·ln2 + r, |r| <= ln2/2, the Cephes degree-6 polynomial that Eigen's pexp
 /// uses (about 1 ulp), and 2^k built directly in the exponent field — valid because k is in
@@ -285,15 +300,7 @@ template <class Packet> Packet pexp_nonpositive(const Packet& x_in) {
       // keeps k finite (exp(−110) ≈ 1.7e−48 rounds to 0, as exp(−inf) must).
       const Packet x = pmax(x_in, pset1<Packet>(-110.0f));
       const Packet k = print(pmul(x, pset1<Packet>(1.44269504088896341f)));
-      Packet r = pmadd(k, pset1<Packet>(-0.693359375f), x);
-      r = pmadd(k, pset1<Packet>(2.12194440e-4f), r);
-      Packet y = pset1<Packet>(1.9875691500e-4f);
-      y = pmadd(y, r, pset1<Packet>(1.3981999507e-3f));
-      y = pmadd(y, r, pset1<Packet>(8.3334519073e-3f));
-      y = pmadd(y, r, pset1<Packet>(4.1665795894e-2f));
-      y = pmadd(y, r, pset1<Packet>(1.6666665459e-1f));
-      y = pmadd(y, r, pset1<Packet>(5.0000001201e-1f));
-      y = pmadd(y, pmul(r, r), padd(r, pset1<Packet>(1.0f)));
+      const Packet y = exp_reduced(x, k);
       return _mm512_scalef_ps(y, k);
     }
 #endif
@@ -301,15 +308,7 @@ template <class Packet> Packet pexp_nonpositive(const Packet& x_in) {
     const Packet lo = pset1<Packet>(-87.0f);
     const Packet x = pmax(x_in, lo);
     const Packet k = print(pmul(x, pset1<Packet>(1.44269504088896341f)));
-    Packet r = pmadd(k, pset1<Packet>(-0.693359375f), x);
-    r = pmadd(k, pset1<Packet>(2.12194440e-4f), r);
-    Packet y = pset1<Packet>(1.9875691500e-4f);
-    y = pmadd(y, r, pset1<Packet>(1.3981999507e-3f));
-    y = pmadd(y, r, pset1<Packet>(8.3334519073e-3f));
-    y = pmadd(y, r, pset1<Packet>(4.1665795894e-2f));
-    y = pmadd(y, r, pset1<Packet>(1.6666665459e-1f));
-    y = pmadd(y, r, pset1<Packet>(5.0000001201e-1f));
-    y = pmadd(y, pmul(r, r), padd(r, pset1<Packet>(1.0f)));
+    const Packet y = exp_reduced(x, k);
     const PacketI bits = plogical_shift_left<23>(padd(pcast<Packet, PacketI>(k), pset1<PacketI>(127)));
     const Packet result = pmul(y, preinterpret<Packet>(bits));
     return pand(result, pcmp_lt(lo, x_in)); // 0 below the clamp (and for −inf)
