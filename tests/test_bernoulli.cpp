@@ -10,7 +10,9 @@
 #include <nll/dist/bernoulli.hpp>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -318,8 +320,8 @@ template <class T> void check_torch_case(const TorchCase& c, double rtol) {
   if (c.has_weight) o.weight = w;
   if (c.has_pos_weight) o.pos_weight = pw;
   if (o.reduction == Reduction::none) o.upstream = up;
-  // PyTorch's weighted mean divides by the element count: nll's normaliser says the same.
-  if (c.has_weight && o.reduction == Reduction::mean) o.normalizer = static_cast<double>(x.size());
+  // PyTorch's weighted mean divides by the element count: so does the Bernoulli family's default
+  // (WeightedMean::count), with no option beyond PyTorch's own.
   Mat<T> g(c.rows, c.cols);
   const nll::Loss r = c.form == "logits" ? nll::binary_cross_entropy_with_logits(x, y, g, o)
                                          : nll::binary_cross_entropy(x, y, g, o);
@@ -423,6 +425,7 @@ TEST_CASE("gradients equal finite differences: logits form, every option, tails 
       {.reduction = Reduction::sum, .pos_weight = pos_weight},
       {.reduction = Reduction::mean, .weight = weight, .mask = mask, .pos_weight = pos_weight},
       {.reduction = Reduction::mean, .weight = weight, .normalizer = 5.0},
+      {.reduction = Reduction::mean, .weight = weight, .mask = mask, .weighted_mean = nll::WeightedMean::weight_sum},
       {.reduction = Reduction::none, .weight = weight, .upstream = upstream, .pos_weight = pos_weight},
   };
   for (std::size_t k = 0; k < all.size(); ++k) {
@@ -705,6 +708,54 @@ TEST_CASE("the named losses are the driver applied to the family") {
   // An empty batch: the mean over nothing is 0 by default.
   const Vec<float> empty(0);
   CHECK(nll::binary_cross_entropy_with_logits(empty, empty).value == 0);
+}
+
+TEST_CASE("a weighted mean divides by the element count, as PyTorch; weight_sum gives the weighted average") {
+  std::mt19937 rng(6);
+  const Index rows = 40, cols = 3, n = rows * cols;
+  const Vec<double> fx = random_logits<double>(n, rng), fy = random_labels<double>(n, rng);
+  const Mat<double> x = Eigen::Map<const Mat<double>>(fx.data(), rows, cols);
+  const Mat<double> y = Eigen::Map<const Mat<double>>(fy.data(), rows, cols);
+  std::vector<double> w(static_cast<std::size_t>(n));
+  std::vector<std::uint8_t> mask(static_cast<std::size_t>(n), 1);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    w[i] = 0.25 * static_cast<double>(i % 9); // multiples of 1/4, zeros included: exact sums
+    if (i % 7 == 3) mask[i] = 0;
+  }
+  const double unmasked = static_cast<double>(std::count(mask.begin(), mask.end(), 1));
+  double weight_sum = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) weight_sum += mask[i] ? w[i] : 0;
+  // The weighted sum and its gradient, from which both means follow by one division.
+  Mat<double> g_sum(rows, cols);
+  const nll::Loss sum = nll::binary_cross_entropy_with_logits(
+      x, y, g_sum, {.reduction = Reduction::sum, .weight = w, .mask = mask});
+  struct Case {
+    nll::WeightedMean mode;
+    double denominator;
+  };
+  for (const Case c : {Case{nll::WeightedMean::family_default, unmasked}, Case{nll::WeightedMean::count, unmasked},
+                       Case{nll::WeightedMean::weight_sum, weight_sum}}) {
+    INFO("mode " << static_cast<int>(c.mode));
+    Mat<double> g(rows, cols), gp(rows, cols);
+    const nll::Loss r =
+        nll::binary_cross_entropy_with_logits(x, y, g, {.weight = w, .mask = mask, .weighted_mean = c.mode});
+    CHECK(r.denominator == c.denominator);
+    CHECK(r.total_weight == c.denominator);
+    CHECK(nll_test::relative_difference(r.value, sum.value / c.denominator) < 1e-15L);
+    CHECK(((g - g_sum / c.denominator).array().abs() <= 1e-16 * g_sum.array().abs().maxCoeff()).all());
+    // The probability form has the same convention.
+    const Mat<double> q = x.unaryExpr([](double v) { return 1 / (1 + std::exp(-v)); });
+    Mat<double> gq_sum(rows, cols);
+    const nll::Loss psum =
+        nll::binary_cross_entropy(q, y, gq_sum, {.reduction = Reduction::sum, .weight = w, .mask = mask});
+    const nll::Loss p = nll::binary_cross_entropy(q, y, gp, {.weight = w, .mask = mask, .weighted_mean = c.mode});
+    CHECK(nll_test::relative_difference(p.value, psum.value / c.denominator) < 1e-15L);
+    CHECK(((gp - gq_sum / c.denominator).array().abs() <= 1e-16 * gq_sum.array().abs().maxCoeff()).all());
+  }
+  // Without weights both conventions are the mean over the unmasked elements.
+  CHECK(nll::binary_cross_entropy_with_logits(x, y, {.mask = mask}).denominator == unmasked);
+  CHECK(nll::binary_cross_entropy_with_logits(x, y, {.mask = mask, .weighted_mean = nll::WeightedMean::weight_sum})
+            .denominator == unmasked);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -563,17 +563,17 @@ nll::Loss run(const Setup& s, const Problem<T>& p, Mat<T>* gm, Mat<T>* gv, bool 
     return gm ? nll::mse_loss(p.mean, p.target, *gm, opt) : nll::mse_loss(p.mean, p.target, opt);
   }
   case Kind::fixed: {
-    nll::GaussianFixedOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, s.full};
+    nll::GaussianFixedOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full};
     return gm ? nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, *gm, opt)
               : nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, opt);
   }
   case Kind::var: {
-    nll::GaussianNllOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, s.full, 1e-6};
+    nll::GaussianNllOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full, 1e-6};
     return gm ? nll::gaussian_nll_loss(p.mean, p.var, p.target, *gm, *gv, opt)
               : nll::gaussian_nll_loss(p.mean, p.var, p.target, opt);
   }
   case Kind::logvar: {
-    nll::GaussianNllLogVarOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, s.full};
+    nll::GaussianNllLogVarOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full};
     return gm ? nll::gaussian_nll_loss_logvar(p.mean, p.var, p.target, *gm, *gv, opt)
               : nll::gaussian_nll_loss_logvar(p.mean, p.var, p.target, opt);
   }
@@ -842,15 +842,15 @@ TEMPLATE_TEST_CASE("gradient buffers may alias their inputs", "[gaussian][alias]
       break;
     case Kind::fixed:
       in_place = nll::gaussian_nll_loss_fixed(q.mean, q.target, 0.75, q.mean,
-                                              {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, s.full});
+                                              {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full});
       break;
     case Kind::var:
       in_place = nll::gaussian_nll_loss(q.mean, q.var, q.target, q.mean, q.var,
-                                        {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, s.full, 1e-6});
+                                        {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full, 1e-6});
       break;
     case Kind::logvar:
       in_place = nll::gaussian_nll_loss_logvar(q.mean, q.var, q.target, q.mean, q.var,
-                                               {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, s.full});
+                                               {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full});
       break;
     }
     CHECK(in_place.value == separate.value);

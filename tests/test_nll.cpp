@@ -28,6 +28,8 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -238,6 +240,7 @@ struct RefOptions {
   std::optional<LD> normalizer = {};
   EmptyMean empty_mean = EmptyMean::zero;
   std::vector<LD> upstream = {}; // empty: all 1
+  bool mean_over_count = false;  // WeightedMean::count: D = Σ v_i over examples not masked or ignored
 };
 
 struct Expected {
@@ -259,6 +262,12 @@ Expected reference(const Terms& t, const RefOptions& o) {
     r.total_weight += w(i) * t.target_weight[i];
     sum += w(i) * t.loss[i];
     mag += w(i) * t.loss_mag[i];
+  }
+  if (o.mean_over_count) {
+    r.total_weight = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if ((o.mask.empty() || o.mask[i] != 0) && !t.ignored[i]) r.total_weight += t.target_weight[i];
+    }
   }
   const bool mean = o.reduction == Reduction::mean;
   r.denominator = !mean ? 1 : o.normalizer ? *o.normalizer : r.total_weight;
@@ -757,6 +766,115 @@ TEST_CASE("the normaliser replaces the denominator and leaves total_weight alone
   CHECK((grad.array() == 0).all());
 }
 
+namespace {
+/// Poisson whose weighted mean divides by the example count by default (as the Bernoulli family).
+struct PoissonCountMean : Poisson {
+  static constexpr nll::WeightedMean default_weighted_mean = nll::WeightedMean::count;
+};
+} // namespace
+
+TEST_CASE("WeightedMean: weights rescale each loss and the mean divides by the examples that count, or by the "
+          "total weight") {
+  using nll::WeightedMean;
+  const Index n = 37;
+  const PoissonData d = poisson_data(n, 81);
+  const std::vector<double> w = weights(n, 82); // with exact zeros: those examples still count in `count`
+  const std::vector<std::int32_t> m = mask(n, 83);
+  const Terms poisson = poisson_terms(d.eta, d.y);
+  for (const bool masked : {false, true}) {
+    const std::vector<std::int32_t> no_mask;
+    const std::vector<std::int32_t>& mk = masked ? m : no_mask;
+    const RefOptions ref_sum{.weight = widen(w), .mask = widen(mk)};
+    RefOptions ref_count = ref_sum;
+    ref_count.mean_over_count = true;
+    const Expected by_weight = reference(poisson, ref_sum), by_count = reference(poisson, ref_count);
+    // Without a mask the count is n; with one, the number of unmasked examples (weight 0 included).
+    CHECK(by_count.total_weight == (masked ? static_cast<LD>(std::count(m.begin(), m.end(), 1)) : LD(n)));
+    CHECK(by_count.total_weight != by_weight.total_weight);
+    const nll::NllOptions base{.weight = w, .mask = mk};
+    for (const auto& [family_default_is_count, mode, want] :
+         {std::tuple{false, WeightedMean::family_default, &by_weight}, std::tuple{false, WeightedMean::weight_sum, &by_weight},
+          std::tuple{false, WeightedMean::count, &by_count}, std::tuple{true, WeightedMean::family_default, &by_count},
+          std::tuple{true, WeightedMean::weight_sum, &by_weight}, std::tuple{true, WeightedMean::count, &by_count}}) {
+      INFO("masked " << masked << ", family default count " << family_default_is_count << ", mode "
+                     << static_cast<int>(mode));
+      nll::NllOptions o = base;
+      o.weighted_mean = mode;
+      VectorXd grad(n);
+      const nll::Loss r = family_default_is_count ? nll::nll(PoissonCountMean{}, d.eta, d.y, grad, o)
+                                                  : nll::nll(Poisson{}, d.eta, d.y, grad, o);
+      check_loss(r, *want, n, Reduction::mean);
+      check_grad(grad, *want);
+      CHECK(r.denominator == r.total_weight);
+      const nll::Loss value_only = family_default_is_count ? nll::nll_per_example(PoissonCountMean{}, d.eta, d.y, o)
+                                                           : nll::nll_per_example(Poisson{}, d.eta, d.y, o);
+      CHECK(value_only.total_weight == r.total_weight);
+      CHECK(ulp_distance(value_only.value, r.value) <= 4);
+    }
+  }
+  // Sum and none do not divide; the count mode changes only total_weight there.
+  const Expected sum_want = reference(poisson, {.reduction = Reduction::sum, .weight = widen(w), .mean_over_count = true});
+  VectorXd grad(n);
+  const nll::Loss s = nll::nll(Poisson{}, d.eta, d.y, grad,
+                               {.reduction = Reduction::sum, .weight = w, .weighted_mean = WeightedMean::count});
+  check_loss(s, sum_want, n, Reduction::sum);
+  check_grad(grad, sum_want);
+  CHECK(s.total_weight == n);
+}
+
+TEST_CASE("WeightedMean::count with target weights and ignored examples divides by Σ v_i over the examples that "
+          "count") {
+  const Index n = 50;
+  const LogisticData d = logistic_data(n, 91);
+  const std::vector<double> w = weights(n, 92);
+  const std::vector<std::int32_t> m = mask(n, 93);
+  const std::array<double, 2> class_weight{0.5, 3.0};
+  const Expected want = reference(logistic_terms(d.x, d.y, class_weight),
+                                  {.weight = widen(w), .mask = widen(m), .mean_over_count = true});
+  for (const nll::KernelPath path : {nll::KernelPath::fused, nll::KernelPath::per_example}) {
+    VectorXd grad(n);
+    const nll::NllOptions o{.weight = w, .mask = m, .weighted_mean = nll::WeightedMean::count};
+    const nll::Loss r = path == nll::KernelPath::fused
+                            ? nll::detail::run_nll<nll::KernelPath::fused>("nll", Logistic<>{class_weight}, d.x, d.y, &grad, o)
+                            : nll::detail::run_nll<nll::KernelPath::per_example>("nll", Logistic<>{class_weight}, d.x,
+                                                                                  d.y, &grad, o);
+    check_loss(r, want, n, Reduction::mean);
+    check_grad(grad, want);
+  }
+}
+
+TEST_CASE("WeightedMean::count: micro-batches with the summed total_weight as normaliser give the full batch") {
+  const Index n = 40;
+  const PoissonData d = poisson_data(n, 95);
+  const std::vector<double> w = weights(n, 96);
+  const std::vector<std::int32_t> m = mask(n, 97);
+  const nll::NllOptions full_options{.weight = w, .mask = m, .weighted_mean = nll::WeightedMean::count};
+  VectorXd full_grad(n);
+  const nll::Loss full = nll::nll(Poisson{}, d.eta, d.y, full_grad, full_options);
+  double total_weight = 0;
+  for (const auto& [begin, size] : std::array<std::pair<Index, Index>, 2>{{{0, 17}, {17, 23}}}) {
+    const std::vector<double> wb(w.begin() + begin, w.begin() + begin + size);
+    const std::vector<std::int32_t> mb(m.begin() + begin, m.begin() + begin + size);
+    total_weight += nll::nll(Poisson{}, VectorXd(d.eta.segment(begin, size)), VectorXd(d.y.segment(begin, size)),
+                             {.weight = wb, .mask = mb, .weighted_mean = nll::WeightedMean::count})
+                        .total_weight;
+  }
+  CHECK(total_weight == full.total_weight);
+  double value = 0;
+  VectorXd grad(n);
+  for (const auto& [begin, size] : std::array<std::pair<Index, Index>, 2>{{{0, 17}, {17, 23}}}) {
+    const std::vector<double> wb(w.begin() + begin, w.begin() + begin + size);
+    const std::vector<std::int32_t> mb(m.begin() + begin, m.begin() + begin + size);
+    VectorXd g(size);
+    value += nll::nll(Poisson{}, VectorXd(d.eta.segment(begin, size)), VectorXd(d.y.segment(begin, size)), g,
+                      {.weight = wb, .mask = mb, .normalizer = total_weight})
+                 .value;
+    grad.segment(begin, size) = g;
+  }
+  CHECK(same_bits(grad, full_grad));
+  CHECK(ulp_distance(value, full.value) <= 4);
+}
+
 TEST_CASE("the empty-mean policy: value 0 and zero gradient by default, NaN on request") {
   const Index n = 6;
   PoissonData d = poisson_data(n, 81);
@@ -1156,6 +1274,9 @@ TEST_CASE("a named loss's options struct starts with the driver fields and drive
   CHECK(d.upstream.data() == g.data());
   CHECK(!d.normalizer);
   CHECK(d.empty_mean == EmptyMean::zero);
+  CHECK(d.weighted_mean == nll::WeightedMean::family_default);
+  CHECK(nll::driver_options(PoissonLossOptions{.weighted_mean = nll::WeightedMean::count}).weighted_mean ==
+        nll::WeightedMean::count);
   const PoissonLossOptions defaults{};
   CHECK(defaults.reduction == Reduction::mean); // PyTorch's default
   CHECK(defaults.weight.empty());
@@ -1246,6 +1367,8 @@ TEST_CASE("every driver check throws with its exact message and writes nothing")
                         "nll::nll: options.upstream.size() is 4, but must be 0 unless options.reduction is none");
   expect.operator()<DE>({.reduction = Reduction::sum, .upstream = g4},
                         "nll::nll: options.upstream.size() is 4, but must be 0 unless options.reduction is none");
+  expect.operator()<DE>({.weighted_mean = static_cast<nll::WeightedMean>(7)},
+                        "nll::nll: options.weighted_mean is 7, but must be family_default (0), weight_sum (1) or count (2)");
   expect.operator()<DE>({.normalizer = 0.0}, "nll::nll: options.normalizer is 0, but must be finite and > 0");
   expect.operator()<DE>({.normalizer = -3.0}, "nll::nll: options.normalizer is -3, but must be finite and > 0");
   expect.operator()<DE>({.normalizer = kNaN}, "nll::nll: options.normalizer is nan, but must be finite and > 0");

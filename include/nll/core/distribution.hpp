@@ -30,6 +30,9 @@
 //                                                  with the per-example functions (tested against
 //                                                  nll::nll_per_example)
 //   static constexpr Eigen::Index block_size       examples per block, in [1, 4096] (default 1024)
+//   static constexpr WeightedMean default_weighted_mean   what a weighted mean divides by when the
+//                                                  caller does not say (core/options.hpp; default
+//                                                  weight_sum, the Bernoulli family says count)
 //
 // Blocks may run on different threads (OpenMP): every member is const and must be safe to call
 // concurrently for different examples, writing only example i's gradient slot.

@@ -7,6 +7,8 @@
 // over the examples that count (not masked, not ignored by the family, weight w_i > 0), with
 //   D = 1                 for Reduction::sum (and none, where the w_i·ℓ_i are also returned),
 //   D = Σ_i w_i·v_i       for Reduction::mean (v_i: the family's target weight, 1 by default),
+//   D = Σ_i v_i           for Reduction::mean with WeightedMean::count (weights rescale each loss,
+//                         the mean stays over examples: PyTorch's binary_cross_entropy* `weight`),
 //   D = normalizer        for Reduction::mean with an external normaliser.
 //
 // Gradient, written into a caller buffer (which may alias the parameters):
@@ -30,8 +32,8 @@
 // "nll::<function>: <argument>[i] is <value>, but must be <requirement>":
 //   options.weight / mask / upstream of the wrong length or not contiguous (invalid_argument); a
 //   negative or non-finite weight, a mask entry other than 0 or 1, upstream without
-//   Reduction::none, a normaliser that is not finite and positive or given without
-//   Reduction::mean (domain_error); and whatever the family's check() and check_gradient() reject.
+//   Reduction::none, a weighted_mean that is not one of the enumerators, a normaliser that is not
+//   finite and positive or given without Reduction::mean (domain_error); and whatever the family's check() and check_gradient() reject.
 // The family's check() runs first, then check_gradient(), then the option checks in that order.
 #pragma once
 
@@ -114,11 +116,26 @@ inline void check_driver_options(std::string_view function, const NllOptions& o,
   if (!o.upstream.empty() && o.reduction != Reduction::none)
     fail(ErrorKind::value, function, "options.upstream.size()", o.upstream.size(),
          "0 unless options.reduction is none");
+  if (o.weighted_mean != WeightedMean::family_default && o.weighted_mean != WeightedMean::weight_sum &&
+      o.weighted_mean != WeightedMean::count)
+    fail(ErrorKind::value, function, "options.weighted_mean", static_cast<int>(o.weighted_mean),
+         "family_default (0), weight_sum (1) or count (2)");
   if (o.normalizer) {
     const double d = *o.normalizer;
     if (o.reduction != Reduction::mean)
       fail(ErrorKind::value, function, "options.normalizer", d, "unset unless options.reduction is mean");
     if (!(d > 0) || !std::isfinite(d)) fail(ErrorKind::value, function, "options.normalizer", d, "finite and > 0");
+  }
+}
+
+/// The family's WeightedMean convention: F::default_weighted_mean when it declares one, else weight_sum.
+template <class F> constexpr WeightedMean family_weighted_mean() {
+  if constexpr (requires { F::default_weighted_mean; }) {
+    static_assert(F::default_weighted_mean == WeightedMean::weight_sum || F::default_weighted_mean == WeightedMean::count,
+                  "nll: a family's default_weighted_mean must be WeightedMean::weight_sum or WeightedMean::count");
+    return F::default_weighted_mean;
+  } else {
+    return WeightedMean::weight_sum;
   }
 }
 
@@ -234,10 +251,21 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
   }
   check_driver_options(function, options, n);
 
-  // 2. The denominator.
+  // 2. The denominator: Σ w_i·v_i, or Σ v_i for WeightedMean::count (the weights left out).
   const bool uniform = options.weight.empty() && options.mask.empty() && !HasIgnored<F, T>;
-  const double total_weight =
-      uniform && !HasTargetWeight<F, T> ? static_cast<double>(n) : total_weight_of(family, targets, options, n);
+  const WeightedMean weighted_mean =
+      options.weighted_mean == WeightedMean::family_default ? family_weighted_mean<F>() : options.weighted_mean;
+  double total_weight = 0;
+  if (weighted_mean == WeightedMean::count && !options.weight.empty()) {
+    NllOptions unweighted = options;
+    unweighted.weight = {};
+    total_weight = options.mask.empty() && !HasIgnored<F, T> && !HasTargetWeight<F, T>
+                       ? static_cast<double>(n)
+                       : total_weight_of(family, targets, unweighted, n);
+  } else {
+    total_weight =
+        uniform && !HasTargetWeight<F, T> ? static_cast<double>(n) : total_weight_of(family, targets, options, n);
+  }
   Loss result;
   result.total_weight = total_weight;
   const bool mean = options.reduction == Reduction::mean;

@@ -28,6 +28,18 @@ enum class EmptyMean {
   nan   ///< value NaN, like PyTorch's 0/0; the gradient of the examples that count is NaN
 };
 
+/// What Reduction::mean divides by when per-example weights are given (without weights, and with
+/// weights of 0 and 1 only through `mask`, the two agree). PyTorch has both conventions: its
+/// cross_entropy averages over Σ w[y_i] (a weighted average), its binary_cross_entropy* multiplies
+/// each element's loss by `weight` and still divides by the element count.
+enum class WeightedMean {
+  family_default, ///< the family's convention (Distribution hook default_weighted_mean): count for
+                  ///< the Bernoulli family (PyTorch's binary_cross_entropy*), weight_sum otherwise
+  weight_sum,     ///< Σ_i w_i·ℓ_i / Σ_i w_i·v_i: a weighted average (w_i = 0 removes example i)
+  count           ///< Σ_i w_i·ℓ_i / Σ_i v_i over the examples that count (not masked, not ignored):
+                  ///< w_i rescales example i's loss; an example of weight 0 still counts as present
+};
+
 /// A non-owning view of one number per example: per-example weights, a mask, upstream gradients.
 /// Binds to contiguous float, double, bool, uint8, int32 or int64 data: Eigen vectors (Matrix,
 /// Array, Map, Ref with unit inner stride), std::vector (not vector<bool>), std::array, std::span,
@@ -121,13 +133,17 @@ private:
 ///   empty_mean  what a mean over a total weight of zero returns (see EmptyMean).
 ///   upstream    with Reduction::none: the upstream gradient g_i of each per-example loss; the
 ///               gradient written is sum_i g_i * d(w_i l_i)/d theta. Empty = all 1.
+///   weighted_mean  with Reduction::mean and weights: divide by the total weight (weight_sum) or by
+///               the number of examples that count (count); family_default (the default) takes
+///               the family's convention, which is PyTorch's for the loss of the same name.
 #define NLL_DRIVER_OPTION_FIELDS                                                                   \
   ::nll::Reduction reduction = ::nll::Reduction::mean;                                             \
   ::nll::ExampleView weight = {};                                                                  \
   ::nll::ExampleView mask = {};                                                                    \
   ::std::optional<double> normalizer = ::std::nullopt;                                             \
   ::nll::EmptyMean empty_mean = ::nll::EmptyMean::zero;                                            \
-  ::nll::ExampleView upstream = {};
+  ::nll::ExampleView upstream = {};                                                                \
+  ::nll::WeightedMean weighted_mean = ::nll::WeightedMean::family_default;
 
 /// The options the generic driver owns (see NLL_DRIVER_OPTION_FIELDS for each field).
 struct NllOptions {
@@ -137,15 +153,16 @@ struct NllOptions {
 /// The driver's part of a named loss's options (any struct that starts with
 /// NLL_DRIVER_OPTION_FIELDS).
 template <class Options> NllOptions driver_options(const Options& o) {
-  return NllOptions{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream};
+  return NllOptions{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean};
 }
 
 /// The result of a loss.
 struct Loss {
   /// The reduced loss: Σ w_i·ℓ_i / denominator (for none, the plain sum of per_example).
   double value = 0;
-  /// Σ over the examples that count of w_i·v_i: the mean's natural denominator (the number of
-  /// examples that count when there are no weights). Add it across micro-batches to combine them.
+  /// The mean's natural denominator over the examples that count: Σ w_i·v_i (WeightedMean::
+  /// weight_sum), or Σ v_i (count) — the number of examples that count when there are no target
+  /// weights. Add it across micro-batches to combine them (pass the sum as the normaliser).
   double total_weight = 0;
   /// What the weighted sum was divided by: 1 for none and sum, total_weight for mean, or the
   /// normaliser. (0 for a mean over nothing, whose value follows EmptyMean.)

@@ -61,16 +61,18 @@
 
 namespace nll {
 
-/// Options of binary_cross_entropy_with_logits and binary_cross_entropy: the driver's six fields
-/// (reduction, weight, mask, normalizer, empty_mean, upstream; see NLL_DRIVER_OPTION_FIELDS — the
+/// Options of binary_cross_entropy_with_logits and binary_cross_entropy: the driver's seven
+/// fields (reduction, weight, mask, normalizer, empty_mean, upstream, weighted_mean; see NLL_DRIVER_OPTION_FIELDS — the
 /// per-example fields are per ELEMENT, column-major), then
 ///
 ///   pos_weight  one weight p_j ≥ 0 (finite) per column of the logits, multiplying the label-1
 ///               part of the loss (PyTorch's pos_weight); empty = all 1. Only the logits form
 ///               uses it; binary_cross_entropy rejects a non-empty pos_weight.
 ///
-/// PyTorch's `reduction='mean'` with a `weight` divides by the element count, not by Σ weight;
-/// ours divides by Σ weight. Pass `.normalizer = N·L` for PyTorch's mean (docs/bernoulli.md).
+/// As in PyTorch, `weight` rescales each element's loss and `reduction = mean` divides by the
+/// number of elements that count (all but the masked ones), not by Σ weight: the family's
+/// default_weighted_mean is WeightedMean::count. Set `.weighted_mean = WeightedMean::weight_sum`
+/// for the weighted average Σ w·ℓ / Σ w instead (docs/bernoulli.md).
 struct BinaryCrossEntropyOptions {
   NLL_DRIVER_OPTION_FIELDS
   ::nll::ExampleView pos_weight = {};
@@ -544,6 +546,10 @@ template <class Kernel> struct BernoulliBase {
   /// Elements per driver block: large blocks keep the per-block bookkeeping negligible.
   static constexpr Eigen::Index block_size = 4096;
 
+  /// A weighted mean divides by the element count, as torch.nn.functional.binary_cross_entropy*
+  /// does with `weight` (each weight rescales one element's loss).
+  static constexpr WeightedMean default_weighted_mean = WeightedMean::count;
+
   /// Every element is an example.
   template <class P, class T> Eigen::Index num_examples(const P& params, const T&) const { return params.size(); }
 
@@ -660,7 +666,8 @@ struct BernoulliProbs : detail::BernoulliBase<detail::BceProbsKernel> {
 /// Binary cross entropy on logits, matching torch.nn.functional.binary_cross_entropy_with_logits
 /// (weight, pos_weight, reduction; see BinaryCrossEntropyOptions for the weighted mean):
 ///   value: Σ_i w_i·ℓ_i / D with ℓ_i = (1 − y_i)·x_i + (1 + (p_c − 1)·y_i)·softplus(−x_i), c the
-///          column of element i, D as the driver's reduction says (mean: Σ w_i, or the normaliser).
+///          column of element i, D as the driver's reduction says (mean: the number of unmasked
+///          elements — Σ w_i with WeightedMean::weight_sum — or the normaliser).
 /// Exact for every logit (no cut-off; ±1e300 and ±inf give the limits); NaN logits give NaN.
 /// Throws std::invalid_argument when labels, weight, mask or upstream do not match the logits'
 /// shape or pos_weight's size is not logits.cols(); std::domain_error for a label outside [0, 1]
