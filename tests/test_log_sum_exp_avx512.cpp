@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <iostream>
 #include <limits>
 #include <random>
@@ -249,6 +250,46 @@ TEST_CASE("AVX-512 exp_nonpositive: within 1 ulp of long double exp on [-110, 0]
     INFO("d = " << special[k]);
     const long double ref = std::exp(static_cast<long double>(special[k]));
     CHECK(std::fabs(out[k] - ref) <= std::max(ref * std::numeric_limits<float>::epsilon(), subnormal_ulp));
+  }
+}
+
+TEST_CASE("AVX-512 exp_nonpositive_mostly_normal gives exp_nonpositive's bits on both sides of its -87 cut-off") {
+  const nll::detail::avx512::ExpConstants c;
+  const auto same_bits = [&](const float* d) {
+    alignas(64) float fast[16], full[16];
+    _mm512_store_ps(fast, nll::detail::avx512::exp_nonpositive_mostly_normal(_mm512_loadu_ps(d), c));
+    _mm512_store_ps(full, nll::detail::avx512::exp_nonpositive(_mm512_loadu_ps(d), c));
+    bool same = true;
+    for (int k = 0; k < 16; ++k) {
+      const bool nan_both = std::isnan(fast[k]) && std::isnan(full[k]);
+      if (!nan_both && std::memcmp(&fast[k], &full[k], sizeof(float)) != 0) {
+        UNSCOPED_INFO("d = " << d[k] << ": " << fast[k] << " vs " << full[k]);
+        same = false;
+      }
+    }
+    return same;
+  };
+  // Whole packets of d in [-87, 0] take the exponent-bit path: every float of [-1, 0] at a stride and
+  // a dense sweep down to -87, including the floats right at the cut-off.
+  std::vector<float> d;
+  for (float v = 0.0f; v >= -1.0f; v = std::nextafter(v, -2.0f) - 1e-6f) d.push_back(v);
+  for (int k = 0; k <= 2000000; ++k) d.push_back(-1.0f - 86.0f * static_cast<float>(k) / 2000000.0f);
+  for (float v = -87.0f, k = 0; k < 64; v = std::nextafter(v, 0.0f), ++k) d.push_back(v);
+  while (d.size() % 16 != 0) d.push_back(-87.0f);
+  bool all_same = true;
+  for (std::size_t i = 0; i < d.size(); i += 16) all_same = same_bits(d.data() + i) && all_same;
+  CHECK(all_same);
+  // Packets with one lane just beyond the cut-off, -inf or NaN take the vscalefps path.
+  for (const float odd : {std::nextafter(-87.0f, -100.0f), -87.5f, -100.0f, -inf, -1e30f,
+                          std::numeric_limits<float>::quiet_NaN()}) {
+    alignas(64) float packet[16];
+    for (int k = 0; k < 16; ++k) packet[k] = -87.0f * static_cast<float>(k) / 15.0f;
+    packet[7] = odd;
+    INFO("odd lane " << odd);
+    CHECK(same_bits(packet));
+    alignas(64) float out[16];
+    _mm512_store_ps(out, nll::detail::avx512::exp_nonpositive_mostly_normal(_mm512_load_ps(packet), c));
+    CHECK(std::isnan(out[7]) == std::isnan(odd));
   }
 }
 

@@ -82,9 +82,14 @@ struct ExpConstants {
   __m512 floor_arg = _mm512_set1_ps(-110.0f); // exp(−110) = 1.7e−48 rounds to 0 in float
 };
 
-/// exp(d) lane-wise for d ≤ 0 (any such d, −inf included; the result of a positive d is not used).
-inline __m512 exp_nonpositive(__m512 d, const ExpConstants& c) {
-  d = _mm512_max_ps(d, c.floor_arg);
+/// The reduced argument of exp_nonpositive: t holds n = round(16·d/ln2) in its low mantissa bits
+/// (t = 1.5·2^23 + n), mantissa = 2^((n mod 16)/16)·e^r ∈ [2^(−1/32), 2^(1+1/32)), so that
+/// exp(d) = mantissa·2^floor(n/16). NaN in d gives a NaN mantissa.
+struct ExpReduced {
+  __m512 t;
+  __m512 mantissa;
+};
+inline ExpReduced exp_reduce(__m512 d, const ExpConstants& c) {
   const __m512 t = _mm512_fmadd_ps(d, c.sixteen_over_ln2, c.shifter); // low bits of t: n = round(16·d/ln2)
   const __m512 n = _mm512_sub_ps(t, c.shifter);
   __m512 r = _mm512_fmadd_ps(n, c.minus_ln2_hi, d);
@@ -93,8 +98,29 @@ inline __m512 exp_nonpositive(__m512 d, const ExpConstants& c) {
   q = _mm512_fmadd_ps(q, r, c.one);
   const __m512 expm1_r = _mm512_mul_ps(q, r); // r + r²/2 + r³/6
   const __m512 table = _mm512_permutexvar_ps(_mm512_castps_si512(t), c.table); // T[n mod 16]
-  const __m512 mantissa = _mm512_fmadd_ps(table, expm1_r, table);
-  return _mm512_scalef_ps(mantissa, _mm512_mul_ps(n, c.one_sixteenth)); // · 2^floor(n/16)
+  return {t, _mm512_fmadd_ps(table, expm1_r, table)};
+}
+
+/// exp(d) lane-wise for d ≤ 0 (any such d, −inf included; the result of a positive d is not used).
+/// A NaN lane gives NaN: vmaxps returns its second operand when either is NaN.
+inline __m512 exp_nonpositive(__m512 d, const ExpConstants& c) {
+  d = _mm512_max_ps(c.floor_arg, d);
+  const ExpReduced e = exp_reduce(d, c);
+  const __m512 n = _mm512_sub_ps(e.t, c.shifter);
+  return _mm512_scalef_ps(e.mantissa, _mm512_mul_ps(n, c.one_sixteenth)); // · 2^floor(n/16)
+}
+
+/// The same function, cheaper when every lane has −87 ≤ d ≤ 0 (a normal result: e^−87 = 1.6e−38 >
+/// FLT_MIN; the packets of a typical batch of logits): the power 2^floor(n/16) ∈ [2^−126, 1] is
+/// added to the exponent bits of the mantissa (an integer shift and add) instead of being applied
+/// by vscalefps after a multiplication. Any lane below −87, −inf or NaN sends the whole packet to
+/// exp_nonpositive. Same results bit for bit.
+inline __m512 exp_nonpositive_mostly_normal(__m512 d, const ExpConstants& c) {
+  if (_mm512_cmp_ps_mask(d, _mm512_set1_ps(-87.0f), _CMP_NGE_UQ) != 0) return exp_nonpositive(d, c);
+  const ExpReduced e = exp_reduce(d, c);
+  const __m512i n = _mm512_sub_epi32(_mm512_castps_si512(e.t), _mm512_castps_si512(c.shifter));
+  const __m512i power = _mm512_slli_epi32(_mm512_srai_epi32(n, 4), 23); // floor(n/16) in the exponent field
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(e.mantissa), power));
 }
 
 /// Lanes [0, count) of a 16-lane mask, count in [0, 16].
