@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -682,6 +683,74 @@ TEST_CASE("fused block kernel equals the per-example path: vectors, matrices, op
       CHECK((gh == gw.cast<Eigen::half>()).all());
     }
   }
+}
+
+TEST_CASE("hard labels packed by the label check give the same bits as the labels themselves") {
+  // binary_cross_entropy_with_logits packs labels that are all 0 or 1 into bits (float labels and
+  // logits, AVX-512 kernel); nll::nll(Bernoulli{}, …) has nowhere to pack them and reads the floats.
+  std::mt19937 rng(7);
+  const auto same = [](const auto& a, const auto& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(*a.data()) * a.size()) == 0;
+  };
+  for (const Index n : {Index(1), Index(15), Index(16), Index(17), Index(4096 + 5), Index(3 * 4096 + 100)}) {
+    Vec<float> x = random_logits<float>(n, rng);
+    Vec<float> y(n);
+    std::bernoulli_distribution coin(0.4);
+    for (Index i = 0; i < n; ++i) y[i] = coin(rng) ? 1.0f : 0.0f;
+    if (n > 3) x[2] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<double> w(static_cast<std::size_t>(n));
+    std::vector<std::uint8_t> mask(static_cast<std::size_t>(n), 1);
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      w[i] = 0.5 + static_cast<double>(i % 5);
+      if (i % 9 == 4) mask[i] = 0;
+    }
+    INFO("n = " << n);
+    for (const nll::BinaryCrossEntropyOptions& o :
+         {nll::BinaryCrossEntropyOptions{}, nll::BinaryCrossEntropyOptions{.reduction = Reduction::sum, .weight = w},
+          nll::BinaryCrossEntropyOptions{.reduction = Reduction::none, .mask = mask}}) {
+      Vec<float> g_packed(n), g_plain(n);
+      const nll::Loss packed = nll::binary_cross_entropy_with_logits(x, y, g_packed, o);
+      const nll::Loss plain = nll::nll(nll::Bernoulli{}, x, y, g_plain, nll::driver_options(o));
+      CHECK(std::memcmp(&packed.value, &plain.value, sizeof(double)) == 0);
+      CHECK(same(g_packed, g_plain));
+      CHECK(same(packed.per_example, plain.per_example));
+      CHECK(std::memcmp(&packed.value, &plain.value, sizeof(double)) == 0);
+      const nll::Loss value_only = nll::binary_cross_entropy_with_logits(x, y, o);
+      CHECK(std::memcmp(&value_only.value, &plain.value, sizeof(double)) == 0);
+    }
+  }
+  // A multi-label matrix with pos_weight: runs start at every column, at any bit offset.
+  const Index rows = 37, cols = 5;
+  const Mat<float> x = Eigen::Map<const Mat<float>>(random_logits<float>(rows * cols, rng).data(), rows, cols);
+  Mat<float> y(rows, cols);
+  for (Index i = 0; i < y.size(); ++i) y.data()[i] = static_cast<float>(i % 3 == 0);
+  const Vec<float> pw = (Vec<float>(cols) << 2, 0.5f, 1, 0, 3).finished();
+  Mat<float> g_packed(rows, cols), g_plain(rows, cols);
+  const nll::Loss packed = nll::binary_cross_entropy_with_logits(x, y, g_packed, {.pos_weight = pw});
+  const nll::Loss plain = nll::nll(nll::Bernoulli{{pw}}, x, y, g_plain);
+  CHECK(packed.value == plain.value);
+  CHECK(same(g_packed, g_plain));
+  // The check packs them where the AVX-512 kernel reads packed labels (so the comparisons above
+  // compared two paths); soft labels are not packed, and one bad label still names itself (and
+  // nothing is written).
+  nll::detail::HardLabels hard;
+  const nll::Bernoulli family{{pw, &hard}};
+  family.check(x, y, "test");
+#if defined(NLL_LOG_SUM_EXP_AVX512)
+  CHECK(hard.usable);
+#else
+  CHECK(!hard.usable);
+#endif
+  y(3, 2) = 0.25f;
+  family.check(x, y, "test");
+  CHECK(!hard.usable);
+  CHECK(nll::binary_cross_entropy_with_logits(x, y, g_packed).value == nll::nll(nll::Bernoulli{}, x, y, g_plain).value);
+  CHECK(same(g_packed, g_plain));
+  y(4, 2) = 1.5f;
+  const Mat<float> before = g_packed;
+  CHECK_THROWS_WITH(nll::binary_cross_entropy_with_logits(x, y, g_packed),
+                    "nll::binary_cross_entropy_with_logits: labels[78] is 1.5, but must be in [0, 1]");
+  CHECK(same(g_packed, before));
 }
 
 TEST_CASE("the named losses are the driver applied to the family") {

@@ -122,7 +122,7 @@ template <Index kBlock = 8> struct Logistic {
   }
   void zero_grad(VectorXd& grad, Index i) const { grad[i] = 0; }
 
-  // Fused block kernels: one vectorised exp per example, shared by softplus and sigmoid.
+  // Fused block kernels: one exp per example, shared by softplus and sigmoid.
   // At least 16 entries of room: with a maximum of 1, GCC 12 reports Eigen's (dead) packet code.
   using BlockArray = Eigen::Array<double, Eigen::Dynamic, 1, 0, std::max<Index>(kBlock, 16), 1>;
   struct BlockTerms {
@@ -140,7 +140,9 @@ template <Index kBlock = 8> struct Logistic {
       t.s[k] = !counts ? 0.0 : y[i] == 1 ? -x[i] : x[i];
       t.c[k] = !counts ? 0.0 : class_weight[static_cast<std::size_t>(y[i])];
     }
-    t.e = (-t.s.abs()).exp();
+    // std::exp, not Eigen's packet exp: Eigen 3.4's returns 5.6e-309 for exp(−inf) in double on
+    // SSE/AVX2 builds (docs/kernels.md), which would make σ(−inf) nonzero here.
+    t.e = (-t.s.abs()).unaryExpr([](double v) { return std::exp(v); });
     return t;
   }
   double neg_log_prob_block(const VectorXd& x, const VectorXi& y, const nll::Block& b) const {

@@ -45,7 +45,9 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -295,6 +297,25 @@ inline constexpr bool kVectorisedBce =
     Eigen::internal::packet_traits<A>::HasExp && Eigen::internal::packet_traits<A>::HasLog &&
     Eigen::internal::packet_traits<A>::HasDiv;
 
+/// Labels that are all exactly 0 or 1, packed one bit per element by the label check (bit i mod 16
+/// of word i div 16 is label i, in the column-major element order). The logits kernel then reads 2
+/// bytes per 16 labels instead of 64: the label check already read every label once, and this
+/// saves the kernel pass a second read of them (a quarter of the memory traffic of value +
+/// gradient). Only made for contiguous float labels and logits where the AVX-512 kernel runs.
+struct HardLabels {
+  std::unique_ptr<std::uint16_t[]> bits;
+  bool usable = false; // every label 0 or 1 and packed
+
+  /// The labels of elements [i, i + 16) as a lane mask (reads one word past: bits has padding).
+  std::uint16_t lanes(Eigen::Index i) const {
+    std::uint32_t word;
+    std::memcpy(&word, bits.get() + i / 16, sizeof(word));
+    return static_cast<std::uint16_t>(word >> (i % 16));
+  }
+  /// The label of element i.
+  float label(Eigen::Index i) const { return ((bits[static_cast<std::size_t>(i / 16)] >> (i % 16)) & 1u) ? 1.0f : 0.0f; }
+};
+
 /// The elements whose losses bce_run sums in float lanes before adding the lane sums in double.
 inline constexpr Eigen::Index kMaxRun = 256;
 
@@ -302,8 +323,10 @@ inline constexpr Eigen::Index kMaxRun = 256;
 /// (with kGrad; scale_k = scales[k] when scales is not null, else uniform_scale). Returns Σ ℓ_k:
 /// partial sums per lane in A over kMaxRun elements at a time (kMaxRun/width per lane), those
 /// added in double.
+/// With `hard` (AVX-512 float only), the labels are hard->label(first + k) and y is not read.
 template <class Kernel, bool kGrad, bool kUnitPosWeight, class A, bool kGenericPackets>
-double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A uniform_scale, const A* scales, A* loss) {
+double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A uniform_scale, const A* scales, A* loss,
+                    const HardLabels* hard, Eigen::Index first) {
   double total = 0;
   Eigen::Index k = 0;
   if constexpr (kVectorisedBce<A>) {
@@ -327,20 +350,28 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
       // (docs/performance.md). The float lane sums go into double lanes after each run.
       alignas(64) float e_run[kMaxRun];
       __m512d total_lo = _mm512_setzero_pd(), total_hi = _mm512_setzero_pd();
-      for (Eigen::Index start = 0; start < packets_end; start += kMaxRun) {
-        const Eigen::Index end = std::min(start + kMaxRun, packets_end);
-        for (Eigen::Index j = start; j < end; j += kWidth)
-          _mm512_store_ps(e_run + (j - start), Kernel::exp_neg_abs_avx512(_mm512_loadu_ps(x + j)));
-        Packet acc = pset1<Packet>(A(0));
-        for (k = start; k < end; k += kWidth) {
-          Packet d;
-          const Packet l = Kernel::template packet_avx512_given_exp<kGrad, kUnitPosWeight>(
-              ploadu<Packet>(x + k), ploadu<Packet>(y + k), pwv, _mm512_load_ps(e_run + (k - start)), d);
-          finish(acc, l, d);
+      const auto runs = [&](const auto& labels_at) {
+        for (Eigen::Index start = 0; start < packets_end; start += kMaxRun) {
+          const Eigen::Index end = std::min(start + kMaxRun, packets_end);
+          for (Eigen::Index j = start; j < end; j += kWidth)
+            _mm512_store_ps(e_run + (j - start), Kernel::exp_neg_abs_avx512(_mm512_loadu_ps(x + j)));
+          Packet acc = pset1<Packet>(A(0));
+          for (k = start; k < end; k += kWidth) {
+            Packet d;
+            const Packet l = Kernel::template packet_avx512_given_exp<kGrad, kUnitPosWeight>(
+                ploadu<Packet>(x + k), labels_at(k), pwv, _mm512_load_ps(e_run + (k - start)), d);
+            finish(acc, l, d);
+          }
+          total_lo = _mm512_add_pd(total_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
+          total_hi = _mm512_add_pd(
+              total_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
         }
-        total_lo = _mm512_add_pd(total_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
-        total_hi = _mm512_add_pd(
-            total_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
+      };
+      if (hard) {
+        const __m512 one = _mm512_set1_ps(1.0f);
+        runs([&](Eigen::Index j) { return _mm512_maskz_mov_ps(hard->lanes(first + j), one); });
+      } else {
+        runs([&](Eigen::Index j) { return _mm512_loadu_ps(y + j); });
       }
       total = _mm512_reduce_add_pd(_mm512_add_pd(total_lo, total_hi));
     } else
@@ -369,7 +400,8 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
   }
   for (; k < n; ++k) {
     A d = A(0);
-    const A l = Kernel::template scalar<kGrad>(x[k], y[k], pw, d);
+    const A label = hard ? static_cast<A>(hard->label(first + k)) : y[k];
+    const A l = Kernel::template scalar<kGrad>(x[k], label, pw, d);
     total += static_cast<double>(l);
     if (loss) loss[k] = l;
     if constexpr (kGrad) g[k] = (scales ? scales[k] : uniform_scale) * d;
@@ -379,11 +411,13 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
 
 /// bce_run_impl, with the cheaper packet kernel (no pos_weight multiply, L = 1) when pw is 1.
 template <class Kernel, bool kGrad, class A, bool kGenericPackets = false>
-double bce_run(const A* x, const A* y, A* g, Eigen::Index n, A pw, A uniform_scale, const A* scales, A* loss) {
+double bce_run(const A* x, const A* y, A* g, Eigen::Index n, A pw, A uniform_scale, const A* scales, A* loss,
+               const HardLabels* hard = nullptr, Eigen::Index first = 0) {
   if constexpr (Kernel::kUsesPosWeight) {
-    if (pw == A(1)) return bce_run_impl<Kernel, kGrad, true, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss);
+    if (pw == A(1))
+      return bce_run_impl<Kernel, kGrad, true, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss, hard, first);
   }
-  return bce_run_impl<Kernel, kGrad, false, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss);
+  return bce_run_impl<Kernel, kGrad, false, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss, hard, first);
 }
 
 /// The address of element (r, c) of a direct-access Eigen object, or null for an expression.
@@ -431,7 +465,8 @@ template <class X> bool contiguous_run(const X& x, Eigen::Index i, Eigen::Index 
 /// in the accumulator type, and runs the vectorised kernel; runs that are not contiguous take the
 /// scalar kernel element by element.
 template <class Kernel, bool kGrad, class P, class T, class G>
-double bce_block(const P& params, const T& targets, const Block& block, G* grad, const ExampleView& pos_weight) {
+double bce_block(const P& params, const T& targets, const Block& block, G* grad, const ExampleView& pos_weight,
+                 const HardLabels* hard) {
   using S = typename P::Scalar;
   using A = accumulator_t<S>;
   using Y = typename T::Scalar;
@@ -527,7 +562,7 @@ double bce_block(const P& params, const T& targets, const Block& block, G* grad,
         scales = sbuf.data();
       }
       const double chunk_sum = bce_run<Kernel, kGrad>(xa, ya, ga, n, pw, static_cast<A>(block.uniform_grad_scale),
-                                                      scales, need_loss ? lbuf.data() : nullptr);
+                                                      scales, need_loss ? lbuf.data() : nullptr, hard, i + o);
       if constexpr (kGrad) {
         if (ga == gbuf.data()) {
           using GS = std::remove_pointer_t<decltype(gp)>;
@@ -604,6 +639,48 @@ void check_unit_interval(std::string_view function, std::string_view name, const
   }
 }
 
+/// Whether hard labels can be packed for logits of scalar S and labels of scalar Y: contiguous float
+/// both, and the AVX-512 logits kernel compiled in (the only one that reads packed labels).
+template <class S, class Y>
+inline constexpr bool kPackableLabels =
+#if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
+    std::is_same_v<S, float> && std::is_same_v<Y, float>;
+#else
+    false;
+#endif
+
+#if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
+/// The label check of contiguous float labels y[0, n) that also packs them: returns whether any
+/// is outside [0, 1] or NaN; out.usable tells whether every label is exactly 0 or 1 (then out.bits
+/// holds them). One pass over the labels, as check_unit_interval.
+inline bool pack_hard_labels(const float* y, Eigen::Index n, HardLabels& out) {
+  const std::size_t words = static_cast<std::size_t>(n / 16) + 2; // + padding for HardLabels::lanes
+  out.bits.reset(new std::uint16_t[words]);
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  __mmask16 bad = 0, soft = 0;
+  Eigen::Index i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(y + i);
+    const __mmask16 ones = _mm512_cmp_ps_mask(v, one, _CMP_EQ_OQ);
+    const __mmask16 zeros = _mm512_cmp_ps_mask(v, zero, _CMP_EQ_OQ);
+    bad |= _mm512_cmp_ps_mask(v, zero, _CMP_NGE_UQ) | _mm512_cmp_ps_mask(v, one, _CMP_GT_OQ); // < 0, > 1, NaN
+    soft |= static_cast<__mmask16>(~(ones | zeros));
+    out.bits[static_cast<std::size_t>(i / 16)] = static_cast<std::uint16_t>(ones);
+  }
+  std::uint16_t last = 0;
+  for (; i < n; ++i) {
+    const float v = y[i];
+    bad |= static_cast<__mmask16>(!(v >= 0.0f && v <= 1.0f));
+    soft |= static_cast<__mmask16>(!(v == 0.0f || v == 1.0f));
+    last = static_cast<std::uint16_t>(last | (v == 1.0f ? 1u << (i % 16) : 0u));
+  }
+  out.bits[static_cast<std::size_t>(n / 16)] = last;
+  out.bits[static_cast<std::size_t>(n / 16) + 1] = 0;
+  out.usable = bad == 0 && soft == 0;
+  return bad != 0;
+}
+#endif
+
 template <class X> constexpr void require_dense() {
   static_assert(std::is_base_of_v<Eigen::DenseBase<X>, X>,
                 "nll: the Bernoulli family takes Eigen dense arrays or matrices (vectors or N×L)");
@@ -613,6 +690,9 @@ template <class X> constexpr void require_dense() {
 template <class Kernel> struct BernoulliBase {
   /// Per-column positive weights (logits form only); empty = 1.
   ExampleView pos_weight = {};
+  /// Where the label check may pack hard labels for the block kernel (the named losses give one
+  /// per call; null: the kernel reads the labels themselves). Results are the same bits either way.
+  HardLabels* hard_labels = nullptr;
 
   /// Elements per driver block: large blocks keep the per-block bookkeeping negligible.
   static constexpr Eigen::Index block_size = 4096;
@@ -655,15 +735,17 @@ template <class Kernel> struct BernoulliBase {
   /// The fused, vectorised kernel over a block of elements (value only); agrees with neg_log_prob
   /// to a few ulp (tests/test_bernoulli.cpp).
   template <class P, class T> double neg_log_prob_block(const P& params, const T& targets, const Block& block) const {
-    return bce_block<Kernel, false>(params, targets, block, static_cast<P*>(nullptr), pos_weight);
+    return bce_block<Kernel, false>(params, targets, block, static_cast<P*>(nullptr), pos_weight, packed_labels());
   }
   /// The fused, vectorised kernel over a block of elements (value and gradient).
   template <class P, class T, class G>
   double neg_log_prob_grad_block(const P& params, const T& targets, const Block& block, G& grad) const {
-    return bce_block<Kernel, true>(params, targets, block, &grad, pos_weight);
+    return bce_block<Kernel, true>(params, targets, block, &grad, pos_weight, packed_labels());
   }
 
 protected:
+  const HardLabels* packed_labels() const { return hard_labels && hard_labels->usable ? hard_labels : nullptr; }
+
   template <class A> A column_pos_weight(Eigen::Index col) const {
     return pos_weight.empty() ? A(1) : static_cast<A>(pos_weight[col]);
   }
@@ -695,6 +777,18 @@ protected:
           fail_at(ErrorKind::value, function, "options.pos_weight", j, p, "finite and >= 0");
       }
     }
+#if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
+    if constexpr (kPackableLabels<typename P::Scalar, typename T::Scalar>) {
+      if (hard_labels) {
+        hard_labels->usable = false;
+        const Eigen::Index n = targets.size();
+        if (n > 0 && contiguous_run(targets, 0, n) && contiguous_run(params, 0, n) &&
+            !pack_hard_labels(element_pointer(targets, 0, 0), n, *hard_labels))
+          return;
+        hard_labels->usable = false; // a bad label (the pass below names it) or layouts that do not fit
+      }
+    }
+#endif
     check_unit_interval(function, "labels", targets, false);
   }
 };
@@ -746,7 +840,8 @@ struct BernoulliProbs : detail::BernoulliBase<detail::BceProbsKernel> {
 template <class DX, class DY>
 Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const Eigen::DenseBase<DY>& labels,
                                       const BinaryCrossEntropyOptions& options = {}) {
-  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight}},
+  detail::HardLabels packed;
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight, &packed}},
                                             logits.derived(), labels.derived(),
                                             static_cast<detail::NoGradient*>(nullptr), driver_options(options));
 }
@@ -760,7 +855,8 @@ template <class DX, class DY, class G>
   requires std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>
 Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const Eigen::DenseBase<DY>& labels, G&& grad,
                                       const BinaryCrossEntropyOptions& options = {}) {
-  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight}},
+  detail::HardLabels packed;
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight, &packed}},
                                             logits.derived(), labels.derived(), &grad, driver_options(options));
 }
 
