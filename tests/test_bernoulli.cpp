@@ -11,6 +11,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -697,7 +698,14 @@ TEST_CASE("hard labels packed by the label check give the same bits as the label
     Vec<float> y(n);
     std::bernoulli_distribution coin(0.4);
     for (Index i = 0; i < n; ++i) y[i] = coin(rng) ? 1.0f : 0.0f;
-    if (n > 3) x[2] = std::numeric_limits<float>::quiet_NaN();
+    // Every case of the packed kernel's sign logic, the tails and the limits, both labels.
+    const float inf = std::numeric_limits<float>::infinity();
+    const std::array<float, 12> extremes{std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.0f, -0.0f, 200.0f,
+                                         -200.0f, 104.0f, -104.0f, 87.5f, -30.0f, 1e-30f};
+    for (Index i = 0; i + 2 < n && i < 24; ++i) {
+      x[i + 2] = extremes[static_cast<std::size_t>(i % 12)];
+      y[i + 2] = static_cast<float>(i / 12); // each extreme with label 0, then with label 1
+    }
     std::vector<double> w(static_cast<std::size_t>(n));
     std::vector<std::uint8_t> mask(static_cast<std::size_t>(n), 1);
     for (std::size_t i = 0; i < w.size(); ++i) {

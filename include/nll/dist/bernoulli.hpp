@@ -202,6 +202,27 @@ struct BceLogitsKernel {
     return avx512::exp_nonpositive_mostly_normal(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)), constants);
   }
 
+  /// packet_avx512_given_exp for labels of 0 and 1 given as a lane mask (1: label 1) and no
+  /// pos_weight: the same bits with a third of the work. With c = (x ≥ 0) XOR label, the loss is
+  /// log1p(e) + (c ? |x| : 0) and the gradient ±(c ? σ(|x|) : σ(−|x|)), negative for label 1
+  /// (as 0 − σ, so that a zero gradient is +0 like the general kernel's).
+  template <bool kGrad>
+  static __m512 packet_avx512_hard_unit(const __m512& x, __mmask16 label, const __m512& e, __m512& d) {
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 u = _mm512_add_ps(one, e);
+    const __m512 rcp = _mm512_div_ps(one, u);
+    const __m512 lg = plog1p_unit(e, u, rcp);
+    const __mmask16 pos = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ); // false for NaN
+    const __mmask16 linear = static_cast<__mmask16>(pos ^ label);
+    const __m512 loss = _mm512_mask_add_ps(lg, linear, lg, _mm512_abs_ps(x));
+    if constexpr (kGrad) {
+      const __m512 magnitude = _mm512_mask_blend_ps(linear, _mm512_mul_ps(e, rcp), rcp);
+      d = _mm512_mask_sub_ps(magnitude, label, zero, magnitude);
+    }
+    return loss;
+  }
+
   /// The rest of packet_avx512, given e = exp_neg_abs_avx512(x).
   template <bool kGrad, bool kUnitPosWeight>
   static __m512 packet_avx512_given_exp(const __m512& x, const __m512& y, const __m512& pw, const __m512& e, __m512& d) {
@@ -350,7 +371,8 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
       // (docs/performance.md). The float lane sums go into double lanes after each run.
       alignas(64) float e_run[kMaxRun];
       __m512d total_lo = _mm512_setzero_pd(), total_hi = _mm512_setzero_pd();
-      const auto runs = [&](const auto& labels_at) {
+      // kernel(k, e) returns the loss of elements [k, k + 16) and sets d.
+      const auto runs = [&](const auto& kernel) {
         for (Eigen::Index start = 0; start < packets_end; start += kMaxRun) {
           const Eigen::Index end = std::min(start + kMaxRun, packets_end);
           for (Eigen::Index j = start; j < end; j += kWidth)
@@ -358,8 +380,7 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
           Packet acc = pset1<Packet>(A(0));
           for (k = start; k < end; k += kWidth) {
             Packet d;
-            const Packet l = Kernel::template packet_avx512_given_exp<kGrad, kUnitPosWeight>(
-                ploadu<Packet>(x + k), labels_at(k), pwv, _mm512_load_ps(e_run + (k - start)), d);
+            const Packet l = kernel(k, _mm512_load_ps(e_run + (k - start)), d);
             finish(acc, l, d);
           }
           total_lo = _mm512_add_pd(total_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
@@ -367,11 +388,21 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
               total_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
         }
       };
-      if (hard) {
+      if (hard && kUnitPosWeight) {
+        runs([&](Eigen::Index j, const __m512& e, __m512& d) {
+          return Kernel::template packet_avx512_hard_unit<kGrad>(_mm512_loadu_ps(x + j), hard->lanes(first + j), e, d);
+        });
+      } else if (hard) {
         const __m512 one = _mm512_set1_ps(1.0f);
-        runs([&](Eigen::Index j) { return _mm512_maskz_mov_ps(hard->lanes(first + j), one); });
+        runs([&](Eigen::Index j, const __m512& e, __m512& d) {
+          return Kernel::template packet_avx512_given_exp<kGrad, kUnitPosWeight>(
+              _mm512_loadu_ps(x + j), _mm512_maskz_mov_ps(hard->lanes(first + j), one), pwv, e, d);
+        });
       } else {
-        runs([&](Eigen::Index j) { return _mm512_loadu_ps(y + j); });
+        runs([&](Eigen::Index j, const __m512& e, __m512& d) {
+          return Kernel::template packet_avx512_given_exp<kGrad, kUnitPosWeight>(_mm512_loadu_ps(x + j),
+                                                                                 _mm512_loadu_ps(y + j), pwv, e, d);
+        });
       }
       total = _mm512_reduce_add_pd(_mm512_add_pd(total_lo, total_hi));
     } else
