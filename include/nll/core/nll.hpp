@@ -350,12 +350,12 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
 
 template <class F, class P, class T> constexpr void require_distribution() {
   static_assert(Distribution<F, P, T>,
-                "nll::nll: the family is not an nll::Distribution for these params and targets. It needs "
+                "nll::nll / nll::nll_per_example: the family is not an nll::Distribution for these params and targets. It needs "
                 "`Index num_examples(params, targets) const` and `double neg_log_prob(params, targets, i) const`.");
 }
 template <class F, class P, class T, class G> constexpr void require_differentiable() {
   static_assert(DifferentiableDistribution<F, P, T, G>,
-                "nll::nll: a gradient was requested, but the family is not an nll::DifferentiableDistribution "
+                "nll::nll / nll::nll_per_example: a gradient was requested, but the family is not an nll::DifferentiableDistribution "
                 "for this gradient buffer. It needs `double neg_log_prob_grad(params, targets, i, scale, grad) "
                 "const` (writes scale * d(-log p_i)/d(theta_i) into grad) and `void zero_grad(grad, i) const`.");
 }
