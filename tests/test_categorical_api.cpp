@@ -513,3 +513,95 @@ TEST_CASE("categorical: the fused kernel's blocks: late maxima, NaN, +inf and -i
     if (eps == 0) CHECK(g(5, 100) == 0); // −inf logit: zero gradient (with smoothing −ε/C: finite)
   }
 }
+
+TEST_CASE("categorical: the fused kernel's blocks in bfloat16: late maxima, NaN, +inf and -inf, in place") {
+  // The same edge cases as above with bfloat16 logits (with AVX-512 BW/VL the kernel reads them
+  // directly and widens in registers; 5000 classes also leave masked tails of 8 lanes), against the
+  // per-example function on the same bfloat16 input: within one bfloat16 rounding of each entry.
+  const Eigen::Index n = 8, c = 5000;
+  using bf16 = Eigen::bfloat16;
+  RowMat<float> x = grid_logits<float>(n, c, 12);
+  const float inf = std::numeric_limits<float>::infinity();
+  x(1, 4500) = 60;
+  x(2, 3000) = std::nanf("");
+  x(3, 4999) = inf;
+  x.row(4).setConstant(-inf);
+  x(4, 4321) = 1.5f;
+  x(5, 100) = -inf;
+  x(5, 2100) = 40;
+  x(6, 0) = 30;
+  x(6, 4000) = 30;
+  const RowMat<bf16> xb = x.cast<bf16>();
+  const std::vector<int> y = {0, 4500, 7, 8, 4321, 2100, 4000, 2047};
+  for (const double eps : {0.0, 0.1}) {
+    const nll::CrossEntropyOptions o{.reduction = nll::Reduction::none, .label_smoothing = eps, .z_loss = 1e-3};
+    RowMat<bf16> g(n, c), gp(n, c), inplace = xb;
+    const auto r = nll::cross_entropy(xb, y, g, o);
+    const auto rp = nll::nll_per_example(nll::Categorical(o), xb, y, gp, nll::driver_options(o));
+    const auto ri = nll::cross_entropy(inplace, y, inplace, o);
+    const auto rv = nll::cross_entropy(xb, y, o);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      INFO("row " << i << ", smoothing " << eps);
+      for (const auto* other : {&rp, &ri, &rv}) {
+        const double a = r.per_example[i], b = other->per_example[i];
+        if (std::isnan(b) || std::isinf(b)) {
+          CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
+        } else {
+          CHECK(rel(a, b) < 1e-6);
+        }
+      }
+      for (const auto* same : {&ri, &rv}) { // in place and value only: the same number
+        CHECK(((std::isnan(same->per_example[i]) && std::isnan(r.per_example[i])) ||
+               same->per_example[i] == r.per_example[i]));
+      }
+      for (Eigen::Index j = 0; j < c; ++j) {
+        const float a = static_cast<float>(g(i, j)), b = static_cast<float>(gp(i, j)), d = static_cast<float>(inplace(i, j));
+        if (std::isnan(b)) {
+          CHECK(std::isnan(a));
+          CHECK(std::isnan(d));
+        } else {
+          CHECK(std::fabs(a - b) <= std::fabs(b) / 128);
+          CHECK(((std::isnan(a) && std::isnan(d)) || a == d)); // in place: the same bits
+        }
+      }
+    }
+    CHECK(std::isnan(r.per_example[2]));
+    if (eps == 0) { // (with smoothing, the +inf class's lse − z = inf − inf makes row 3 NaN)
+      CHECK(r.per_example[3] == std::numeric_limits<double>::infinity());
+      CHECK(static_cast<float>(g(5, 100)) == 0.0f);
+    }
+  }
+}
+
+#if defined(NLL_CATEGORICAL_AVX512)
+TEST_CASE("categorical: the AVX-512 table exponential (exp32) against double exp") {
+  using namespace nll::detail::avx512_categorical;
+  const ExpConstants k;
+  double worst = 0;
+  alignas(64) float in[16], out[16];
+  for (double d0 = -104.0; d0 < 0; d0 += 0.00123) {
+    for (int l = 0; l < 16; ++l) in[l] = static_cast<float>(std::min(0.0, d0 + l * 0.0000771));
+    _mm512_store_ps(out, exp32(_mm512_load_ps(in), k));
+    for (int l = 0; l < 16; ++l) {
+      const double ref = std::exp(static_cast<double>(in[l]));
+      // ulp of the float result, subnormal ulps (2^-149) below FLT_MIN
+      const double ulp = ref < 1.1754943508222875e-38 ? std::ldexp(1.0, -149) : std::ldexp(1.0, std::ilogb(ref) - 23);
+      worst = std::max(worst, std::fabs(static_cast<double>(out[l]) - ref) / ulp);
+    }
+  }
+  std::printf("categorical exp32: worst error %.3f ulp on [-104, 0]\n", worst);
+  CHECK(worst <= 2.0);
+  const float inf = std::numeric_limits<float>::infinity();
+  alignas(64) const float special[16] = {0.0f, -0.0f, -inf, std::nanf(""), -1e30f, -110.0f, -103.28f, -87.3f,
+                                         -1e-30f, -1.0f, -0.5f, -2.0f, -20.0f, -50.0f, -88.0f, -104.0f};
+  _mm512_store_ps(out, exp32(_mm512_load_ps(special), k));
+  CHECK(out[0] == 1.0f);
+  CHECK(out[1] == 1.0f);
+  CHECK(out[2] == 0.0f);
+  CHECK(std::isnan(out[3]));
+  CHECK(out[4] == 0.0f);
+  CHECK(out[5] == 0.0f);
+  CHECK(out[8] == 1.0f);
+  CHECK(out[15] == 0.0f);
+}
+#endif

@@ -33,7 +33,9 @@
 // e·(scale·A·exp(m_block − m)/s) − scale·B (see fast_row; docs/performance.md). The fused kernel
 // covers class-index targets without soft-cap and class mask, and label smoothing only without
 // class weights; other rows, and rows with NaN or +inf, take the per-example function. Both agree
-// to a few ulp (tests/test_categorical*.cpp).
+// to a few ulp (tests/test_categorical*.cpp). With AVX-512 (unless NLL_NO_AVX512 is defined) the
+// fused kernel's float exponential is a 32-entry table method with a degree-2 polynomial (at most
+// 1.74 ulp; detail::avx512_categorical::exp32), otherwise a Cephes polynomial (about 1.3 ulp).
 //
 // NaN and inf (data, never errors): a NaN logit of a kept class makes that row's loss and gradient
 // NaN. A −inf logit of a non-target class (a masked vocabulary) has p_c = 0: the loss stays finite
@@ -62,6 +64,18 @@
 #include "../core/nll.hpp"
 #include "../core/options.hpp"
 #include "../detail/numeric.hpp"
+
+// The AVX-512 block kernel of the fused row kernel (detail::avx512_categorical below): compiled when
+// the translation unit has AVX-512F (e.g. -march=native on an AVX-512 machine) and Eigen vectorises
+// with it, unless NLL_NO_AVX512 is defined (then the Eigen-packet kernel runs, as on other machines).
+#if defined(__AVX512F__) && defined(EIGEN_VECTORIZE_AVX512) && !defined(EIGEN_DONT_VECTORIZE) && \
+    !defined(NLL_NO_AVX512)
+#define NLL_CATEGORICAL_AVX512 1
+#include <immintrin.h>
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#define NLL_CATEGORICAL_AVX512_BF16_DIRECT 1 // bfloat16 rows are read directly (16-bit masked loads)
+#endif
+#endif
 
 namespace nll {
 
@@ -241,6 +255,10 @@ inline constexpr bool kFastFloatExp = false;
 
 /// Elements per block of the fused row kernel: 8 KB of floats, well inside L1.
 inline constexpr Eigen::Index kFusedBlock = 2048;
+/// How far ahead of the block being exponentiated the fused kernel prefetches the logits (bytes):
+/// two float blocks. One block ahead left the next block's last lines in flight when it was needed
+/// (value only: about 12.5 ms against about 10 ms on 2048 × 32000, docs/performance.md).
+inline constexpr std::uintptr_t kPrefetchBytes = 16384;
 
 /// True when Eigen converts packets of S to packets of float of the same width (bfloat16 and half
 /// with AVX or AVX-512).
@@ -379,7 +397,9 @@ double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, doubl
         Packet z = ploadu<Packet>(x + at);
         if (scaled) z = pmul(z, pt);
         Packet ez = pexp_nonpositive(psub(z, pm));
-        if constexpr (std::is_same_v<Acc, double>) ez = pselect(pcmp_eq(z, ninf), pzero(ez), ez); // exp(−inf) = 0
+        // exp(−inf) = 0 exactly (pexp_nonpositive's float versions give it; Eigen's pexp clamps its
+        // argument, which leaves a subnormal instead)
+        if constexpr (std::is_same_v<Acc, double> || !kFastFloatExp) ez = pselect(pcmp_eq(z, ninf), pzero(ez), ez);
         const Packet at_max = pcmp_eq(z, pm);
         s = padd(s, pselect(at_max, pzero(ez), ez));
         cnt = padd(cnt, pand(at_max, one));
@@ -439,6 +459,167 @@ template <class S> void row_affine_narrow(const float* e, S* g, Eigen::Index n, 
     for (; j + W <= n; j += W) pstoreu(g + j, pcast<PF, PS>(psub(pmul(ploadu<PF>(e + j), pa), pb)));
   }
   for (; j < n; ++j) g[j] = static_cast<S>(e[j] * alpha - beta);
+}
+
+#if defined(NLL_CATEGORICAL_AVX512)
+namespace avx512_categorical {
+
+/// The constants of exp32 (kept in registers across a block).
+struct ExpConstants {
+  __m512 table_lo = _mm512_setr_ps(1.0f, 1.0218972f, 1.04427373f, 1.06714046f, 1.09050775f, 1.1143868f, 1.13878858f,
+                                   1.1637249f, 1.18920708f, 1.21524739f, 1.24185777f, 1.26905096f, 1.29683959f,
+                                   1.32523668f, 1.35425556f, 1.38390994f); // 2^(j/32), j < 16, rounded to float
+  __m512 table_hi = _mm512_setr_ps(1.41421354f, 1.44518077f, 1.47682619f, 1.50916445f, 1.54221082f, 1.5759809f,
+                                   1.61049032f, 1.64575553f, 1.68179286f, 1.71861935f, 1.75625217f, 1.79470909f,
+                                   1.8340081f, 1.87416768f, 1.91520655f, 1.95714414f); // j >= 16
+  __m512 floor_arg = _mm512_set1_ps(-110.0f); // exp(−110) ≈ 1.7e−48 rounds to 0 in float
+  __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+  __m512 shifter = _mm512_set1_ps(393216.0f);               // 1.5·2^18: adding it rounds to a multiple of 1/32
+  __m512 minus_ln2_hi = _mm512_set1_ps(-0.693145751953125f); // ln 2 = hi + lo
+  __m512 minus_ln2_lo = _mm512_set1_ps(-1.428606765330187e-06f);
+  __m512 c1 = _mm512_set1_ps(1.00001477185f); // minimax (relative) e^r ≈ 1 + r·(c1 + c2·r), |r| ≤ ln2/64
+  __m512 c2 = _mm512_set1_ps(0.500011078332f);
+};
+
+/// exp(d) lane-wise for d ≤ 0 (−inf included; a NaN lane gives NaN). Table method with 32 entries:
+/// v = round(32·d/ln 2)/32 (the fused multiply-add with the shifter 1.5·2^18 rounds to a multiple of
+/// 1/32 and leaves n = 32·v in the low mantissa bits), r = d − v·ln 2 in two steps (|r| ≤ ln2/64),
+/// exp(d) = 2^floor(v) · T[n mod 32] · (1 + r·(c1 + c2·r)) with T[j] = 2^(j/32) from a two-register
+/// table (vpermi2ps), the degree-2 minimax polynomial of e^r on |r| ≤ ln2/64 (relative error
+/// 5.4e−8), and the power of two applied by vscalefps (correct rounding into the subnormal range, 0
+/// below it). Against double exp on [−104, 0]: at most 1.74 ulp (tests/test_categorical_api.cpp;
+/// pexp_nonpositive's Cephes polynomial of degree 6: 1.26 ulp on [−87, 0]). About 11 vector
+/// operations against about 14 for the Cephes version, whose operations, not its accuracy, bounded
+/// the fused kernel (docs/performance.md).
+inline __m512 exp32(__m512 d, const ExpConstants& c) {
+  d = _mm512_max_ps(c.floor_arg, d); // second operand: a NaN d stays NaN
+  const __m512 u = _mm512_fmadd_ps(d, c.log2e, c.shifter);
+  const __m512 v = _mm512_sub_ps(u, c.shifter);
+  __m512 r = _mm512_fmadd_ps(v, c.minus_ln2_hi, d);
+  r = _mm512_fmadd_ps(v, c.minus_ln2_lo, r);
+  const __m512 p = _mm512_mul_ps(_mm512_fmadd_ps(c.c2, r, c.c1), r);
+  const __m512 t = _mm512_permutex2var_ps(c.table_lo, _mm512_castps_si512(u), c.table_hi);
+  return _mm512_scalef_ps(_mm512_fmadd_ps(t, p, t), v);
+}
+
+/// Lanes [0, count) of a 16-lane mask, count in [0, 16].
+inline __mmask16 first_lanes(Eigen::Index count) {
+  return count >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << count) - 1u);
+}
+
+/// Loads the lanes `lanes` of p as floats (others 0): floats, or bfloat16 widened by a 16-bit shift.
+template <class In> inline __m512 load_lanes(const In* p, __mmask16 lanes) {
+  if constexpr (std::is_same_v<In, float>) {
+    return _mm512_maskz_loadu_ps(lanes, p);
+  } else {
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+    static_assert(std::is_same_v<In, Eigen::bfloat16>);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, p)), 16));
+#else
+    static_assert(std::is_same_v<In, float>, "16-bit loads need AVX-512 BW and VL");
+    return _mm512_setzero_ps();
+#endif
+  }
+}
+
+/// row_exp_sum for float (or, read directly, bfloat16) blocks; same contract, with n ≤ kFusedBlock
+/// so that one float sum per lane suffices: rest = Σ exp(z_j − m) over the lanes with z_j ≠ m
+/// (unordered compare: a NaN lane is included and makes rest NaN, which is how the caller learns of
+/// it), the count of z_j = m is returned (n minus the popcount of those masks), kDist: Σ (m − z_j)
+/// into *dist (else *dist = 0). The mask-add and popcount replace the select, the count vector and
+/// the NaN-revealing Σ z of row_exp_sum (three vector operations fewer). kPfBytes: bytes per element
+/// of the data at `prefetch` (logits further on) and at `prefetch_w` (this block's 16-bit gradient,
+/// fetched for writing), one prefetch per cache line.
+template <bool kStore, bool kDist, int kPfBytes, class In>
+double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, double* rest_out, double* dist,
+               const char* prefetch, char* prefetch_w) {
+  const ExpConstants c;
+  const __m512 pm = _mm512_set1_ps(m), pt = _mm512_set1_ps(inv_t);
+  const bool scaled = inv_t != 1.0f;
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
+  Eigen::Index below = 0, j = 0;
+  const auto step = [&](Eigen::Index at, __mmask16 lanes, __m512& s, __m512& d) {
+    __m512 z = load_lanes(x + at, lanes);
+    if (scaled) z = _mm512_mul_ps(z, pt);
+    const __mmask16 k = _mm512_mask_cmp_ps_mask(lanes, z, pm, _CMP_NEQ_UQ);
+    const __m512 ez = exp32(_mm512_sub_ps(z, pm), c);
+    s = _mm512_mask_add_ps(s, k, s, ez);
+    if constexpr (kDist) d = _mm512_mask_add_ps(d, lanes, d, _mm512_sub_ps(pm, z));
+    if constexpr (kStore) _mm512_mask_storeu_ps(e + at, lanes, ez);
+    return static_cast<unsigned>(k);
+  };
+  for (; j + 32 <= n; j += 32) {
+    if (prefetch) {
+      _mm_prefetch(prefetch + j * kPfBytes, _MM_HINT_T0);
+      if constexpr (kPfBytes > 2) _mm_prefetch(prefetch + j * kPfBytes + 64, _MM_HINT_T0);
+    }
+    if (prefetch_w) _mm_prefetch(prefetch_w + j * kPfBytes, _MM_HINT_ET0);
+    const unsigned ka = step(j, 0xFFFF, s0, d0), kb = step(j + 16, 0xFFFF, s1, d1);
+    below += std::popcount(ka | (kb << 16));
+  }
+  for (; j < n; j += 16) below += std::popcount(step(j, first_lanes(n - j), s0, d0));
+  *rest_out = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
+  *dist = kDist ? static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(d0, d1))) : 0.0;
+  return static_cast<double>(n - below);
+}
+
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+/// The maximum of the bfloat16 values in[0, n), widened in registers (as row_max<float, false>: a
+/// NaN may or may not be returned; it reaches the exponential sums).
+inline float max_bf16(const Eigen::bfloat16* in, Eigen::Index n) {
+  const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
+  Eigen::Index j = 0;
+  for (; j + 64 <= n; j += 64) {
+    m0 = _mm512_max_ps(m0, load_lanes(in + j, 0xFFFF));
+    m1 = _mm512_max_ps(m1, load_lanes(in + j + 16, 0xFFFF));
+    m2 = _mm512_max_ps(m2, load_lanes(in + j + 32, 0xFFFF));
+    m3 = _mm512_max_ps(m3, load_lanes(in + j + 48, 0xFFFF));
+  }
+  for (; j < n; j += 16) {
+    const __mmask16 k = first_lanes(n - j);
+    m0 = _mm512_mask_max_ps(m0, k, m0, load_lanes(in + j, k));
+  }
+  return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+}
+#endif
+
+} // namespace avx512_categorical
+#endif // NLL_CATEGORICAL_AVX512
+
+/// The fused kernel's per-block exponential sum: the AVX-512 kernel for float blocks when compiled
+/// in, otherwise row_exp_sum (Eigen packets). Same contract as row_exp_sum (n ≤ kFusedBlock).
+template <bool kStore, bool kDist, int kPfBytes, class Acc, class In>
+double block_exp_sum(const In* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, double* rest_out, double* dist,
+                     const char* prefetch, [[maybe_unused]] char* prefetch_w) {
+#if defined(NLL_CATEGORICAL_AVX512)
+  if constexpr (std::is_same_v<Acc, float>) {
+    return avx512_categorical::exp_sum<kStore, kDist, kPfBytes>(x, e, n, inv_t, m, rest_out, dist, prefetch,
+                                                                prefetch_w);
+  } else
+#endif
+  {
+    static_assert(std::is_same_v<In, Acc>);
+    return row_exp_sum<kStore, kDist>(x, e, n, inv_t, m, rest_out, dist, prefetch, kPfBytes);
+  }
+}
+
+/// Whether the fused kernel reads 16-bit rows of S directly, widening in registers (bfloat16 with
+/// AVX-512 BW/VL); otherwise each block is widened into a float buffer first.
+template <class S> constexpr bool direct_16bit() {
+#if defined(NLL_CATEGORICAL_AVX512) && defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+  return std::is_same_v<S, Eigen::bfloat16>;
+#else
+  return false;
+#endif
+}
+
+/// The maximum of a 16-bit block read directly (only called when direct_16bit<S>()).
+template <class S> float block_max_direct([[maybe_unused]] const S* in, [[maybe_unused]] Eigen::Index n) {
+#if defined(NLL_CATEGORICAL_AVX512) && defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+  if constexpr (std::is_same_v<S, Eigen::bfloat16>) return avx512_categorical::max_bf16(in, n);
+#endif
+  return 0;
 }
 
 #if defined(__GNUC__)
@@ -886,9 +1067,11 @@ private:
   /// per block the maximum (the running maximum m is raised if needed, rescaling the running sum
   /// by exp(m_old − m_new)), then exp(z − m) from L1, summed and, for the gradient, stored (into
   /// the gradient row, or a float copy for 16-bit rows) with the block's m. While a block's
-  /// exponentials are computed the hardware prefetcher already streams the next block, so the
-  /// exp work overlaps the memory read. Then one pass from L2 writes
-  /// g = e·(scale·A·exp(m_b − m)/s) − scale·ε/C (and −scale·(1−ε)·w_y at the target).
+  /// exponentials are computed, software prefetches fetch the logits kPrefetchBytes further on
+  /// (and, for 16-bit rows, the block's gradient lines for writing), so the exp work overlaps the
+  /// memory traffic. Then one pass from L2 writes g = e·(scale·A·exp(m_b − m)/s) − scale·ε/C (and
+  /// −scale·(1−ε)·w_y at the target). With AVX-512 the block pass is avx512_categorical::exp_sum
+  /// (table exponential exp32), and bfloat16 rows are read directly, widened in registers.
   template <class P, class T, class G>
   double fast_row(const P& params, const T& targets, Eigen::Index i, double scale, G* grad) const {
     if constexpr (!detail::ClassIndexTargets<T> || !contiguous_rows<P>()) {
@@ -898,6 +1081,7 @@ private:
       using Acc = detail::accumulator_t<S>;
       constexpr bool kGrad = !std::is_same_v<G, detail::NoGradient>;
       constexpr bool kWide = std::is_same_v<S, Acc>;
+      using In = std::conditional_t<detail::direct_16bit<S>(), S, Acc>; // what the block passes read
       constexpr Eigen::Index kBlock = detail::kFusedBlock;
       const Eigen::Index c = params.cols();
       const S* row = params.data() + i * params.outerStride();
@@ -910,7 +1094,7 @@ private:
       // Where the exponentials go: the gradient row (float/double rows), a float row copy (16-bit
       // rows), or nowhere (value only). 16-bit blocks are widened into an L1 buffer first.
       Acc* e = nullptr;
-      Acc* wide_block = kWide ? nullptr : detail::scratch<Acc, 3>(kBlock);
+      Acc* wide_block = kWide || detail::direct_16bit<S>() ? nullptr : detail::scratch<Acc, 3>(kBlock);
       if constexpr (kGrad) {
         if constexpr (kWide) {
           e = grad->data() + i * grad->outerStride();
@@ -936,15 +1120,20 @@ private:
       Eigen::Index seen = 0;
       for (Eigen::Index b = 0; b < num_blocks; ++b) {
         const Eigen::Index start = b * kBlock, len = std::min(kBlock, c - start);
-        const Acc* xb;
+        const In* xb;
+        Acc bmax_x = ninf;
         if constexpr (kWide) {
           xb = reinterpret_cast<const Acc*>(row) + start;
+          if (!in_place) bmax_x = detail::row_max<Acc, false>(xb, len);
+        } else if constexpr (detail::direct_16bit<S>()) {
+          xb = row + start;
+          bmax_x = detail::block_max_direct(xb, len);
         } else {
           detail::widen_row(row + start, wide_block, len);
+          bmax_x = detail::row_max<Acc, false>(wide_block, len);
           xb = wide_block;
         }
         if (!in_place) {
-          const Acc bmax_x = detail::row_max<Acc, false>(xb, len);
           // NaN or +inf: the per-example function has the edge-case handling (the row is intact).
           if (!(bmax_x < pinf)) return static_cast<double>(row_loss(params, targets, i, scale, grad));
           const Acc bmax = inv_t == Acc(1) ? bmax_x : bmax_x * inv_t;
@@ -967,18 +1156,24 @@ private:
         }
         double block_rest = 0, block_dist = 0, block_count;
         Acc* eb = kGrad ? e + start : nullptr;
-        // Prefetch the next block (or the next row's first block) while this one is exponentiated.
-        const S* next = b + 1 < num_blocks ? row + start + kBlock
-                        : i + 1 < params.rows() ? row + params.outerStride()
-                                                : nullptr;
-        const char* pf = in_place ? nullptr : reinterpret_cast<const char*>(next);
-        constexpr std::ptrdiff_t kPfStep = static_cast<std::ptrdiff_t>(sizeof(S));
+        // Prefetch kPrefetchBytes ahead (or the next row's first block) while this block is
+        // exponentiated: one block ahead was too late for the memory stream (docs/performance.md).
+        const char* next =
+            params.outerStride() == c // a contiguous matrix: straight on across rows (a prefetch never faults)
+                ? reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(row + start) + detail::kPrefetchBytes)
+            : b + 1 < num_blocks    ? reinterpret_cast<const char*>(row + start + kBlock)
+            : i + 1 < params.rows() ? reinterpret_cast<const char*>(row + params.outerStride())
+                                    : nullptr;
+        const char* pf = in_place ? nullptr : next;
+        constexpr int kPf = static_cast<int>(sizeof(S));
+        // 16-bit gradients: fetch this block's gradient lines for writing while the exponentials
+        // are computed, so that the gradient pass finds them in cache.
+        char* pw = nullptr;
+        if constexpr (kGrad && !kWide) pw = reinterpret_cast<char*>(grad->data() + i * grad->outerStride() + start);
         if (eps > 0) {
-          block_count = kGrad ? detail::row_exp_sum<true, true>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep)
-                              : detail::row_exp_sum<false, true>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep);
+          block_count = detail::block_exp_sum<kGrad, true, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
         } else {
-          block_count = kGrad ? detail::row_exp_sum<true, false>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep)
-                              : detail::row_exp_sum<false, false>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, kPfStep);
+          block_count = detail::block_exp_sum<kGrad, false, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
         }
         count += block_count;
         rest += block_rest;
