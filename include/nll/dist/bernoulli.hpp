@@ -162,12 +162,22 @@ struct BceLogitsKernel {
   // The same formula with Eigen's packet functions (every SIMD instruction set Eigen supports).
   template <bool kGrad, bool kUnitPosWeight = false, class Packet>
   static Packet packet_generic(const Packet& x, const Packet& y, const Packet& pw, Packet& d) {
+    return packet_generic_given_exp<kGrad, kUnitPosWeight>(x, y, pw, exp_neg_abs_generic(x), d);
+  }
+
+  /// e = exp(−|x|) with Eigen packets: the first part of packet_generic.
+  template <class Packet> static Packet exp_neg_abs_generic(const Packet& x) {
+    return pexp_full(Eigen::internal::pnegate(Eigen::internal::pabs(x))); // exact in the subnormal tail (math/exp.hpp)
+  }
+
+  /// The rest of packet_generic, given e = exp_neg_abs_generic(x).
+  template <bool kGrad, bool kUnitPosWeight, class Packet>
+  static Packet packet_generic_given_exp(const Packet& x, const Packet& y, const Packet& pw, const Packet& e, Packet& d) {
     using namespace Eigen::internal;
     using A = typename unpacket_traits<Packet>::type;
     const Packet one = pset1<Packet>(A(1));
     const Packet zero = pzero(x);
     const Packet ax = pabs(x);
-    const Packet e = pexp_full(pnegate(ax)); // exact in the subnormal tail (math/exp.hpp)
     const Packet u = padd(one, e);
     const Packet r = pdiv(one, u);
     const Packet lg = plog1p_unit(e, u, r);
@@ -411,16 +421,25 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
       for (Eigen::Index start = 0; start < packets_end; start += kMaxRun) {
         const Eigen::Index end = std::min(start + kMaxRun, packets_end);
         Packet acc = pset1<Packet>(A(0));
-        for (k = start; k < end; k += kWidth) {
-          Packet d;
-          const Packet xv = ploadu<Packet>(x + k), yv = ploadu<Packet>(y + k);
-          Packet l;
-          if constexpr (kGenericPackets) {
-            l = Kernel::template packet_generic<kGrad, kUnitPosWeight>(xv, yv, pwv, d); // the portable path, for the tests
-          } else {
-            l = Kernel::template packet<kGrad, kUnitPosWeight>(xv, yv, pwv, d);
+        if constexpr (Kernel::kSplitExponential) {
+          // The logits kernel with Eigen packets (the portable path; every ISA without the AVX-512
+          // kernel): the exponentials first, as in the AVX-512 branch above (AVX2: ~25 % less time).
+          alignas(64) A e_run[kMaxRun];
+          for (Eigen::Index j = start; j < end; j += kWidth)
+            pstore(e_run + (j - start), Kernel::exp_neg_abs_generic(ploadu<Packet>(x + j)));
+          for (k = start; k < end; k += kWidth) {
+            Packet d;
+            const Packet l = Kernel::template packet_generic_given_exp<kGrad, kUnitPosWeight>(
+                ploadu<Packet>(x + k), ploadu<Packet>(y + k), pwv, pload<Packet>(e_run + (k - start)), d);
+            finish(acc, l, d);
           }
-          finish(acc, l, d);
+        } else {
+          for (k = start; k < end; k += kWidth) {
+            Packet d;
+            const Packet l = Kernel::template packet<kGrad, kUnitPosWeight>(ploadu<Packet>(x + k), ploadu<Packet>(y + k),
+                                                                           pwv, d);
+            finish(acc, l, d);
+          }
         }
         alignas(64) A lanes[kWidth];
         pstore(lanes, acc);
