@@ -64,6 +64,7 @@
 #include "../core/nll.hpp"
 #include "../core/options.hpp"
 #include "../detail/numeric.hpp"
+#include "../math/exp.hpp"
 
 // The AVX-512 block kernel of the fused row kernel (detail::avx512_categorical below): compiled when
 // the translation unit has AVX-512F (e.g. -march=native on an AVX-512 machine) and Eigen vectorises
@@ -310,7 +311,9 @@ template <class Packet> Packet exp_reduced(const Packet& x, const Packet& k) {
 template <class Packet> Packet pexp_nonpositive(const Packet& x_in) {
   using namespace Eigen::internal;
   if constexpr (!(std::is_same_v<typename unpacket_traits<Packet>::type, float> && kFastFloatExp)) {
-    return pexp(x_in);
+    // Not Eigen's pexp: in double it clamps at −709.78, so exp(−20000) = 5.6e−309 and a row whose
+    // other logits are 1e4 below the maximum got a loss of 1.7e−308 instead of 0 (SSE/AVX2 builds).
+    return pexp_full(x_in);
   } else {
 #if defined(EIGEN_VECTORIZE_AVX512)
     if constexpr (std::is_same_v<Packet, Packet16f>) {
