@@ -172,12 +172,12 @@ void print_agreement() {
 
 int main(int argc, char** argv) {
   print_agreement();
-  return nll_bench::run_with_ratios(argc, argv,
-                                    {{"bce_with_logits / (g = x - y) bound", "BM_bce_with_logits", "BM_bound_x_minus_y"},
-                                     {"bce_with_logits / read bound", "BM_bce_with_logits", "BM_read_bound"},
-                                     {"soft labels / (g = x - y) bound", "BM_bce_with_logits_soft", "BM_bound_x_minus_y"},
-                                     {"naive / bce_with_logits", "BM_naive", "BM_bce_with_logits"},
-                                     {"value only / (g = x - y) bound", "BM_bce_with_logits_value", "BM_bound_x_minus_y"},
-                                     {"pos_weight 2^20x16 / (g = x - y) bound", "BM_bce_with_logits_pos_weight",
-                                      "BM_bound_x_minus_y"}});
+  return nll_bench::run_with_ratios(
+      argc, argv,
+      {{"bce_with_logits / (g = x - y) bound", "BM_bce_with_logits", "BM_bound_x_minus_y"},
+       {"bce_with_logits / read bound", "BM_bce_with_logits", "BM_read_bound"},
+       {"soft labels / (g = x - y) bound", "BM_bce_with_logits_soft", "BM_bound_x_minus_y"},
+       {"naive / bce_with_logits", "BM_naive", "BM_bce_with_logits"},
+       {"value only / (g = x - y) bound", "BM_bce_with_logits_value", "BM_bound_x_minus_y"},
+       {"pos_weight 2^20x16 / (g = x - y) bound", "BM_bce_with_logits_pos_weight", "BM_bound_x_minus_y"}});
 }

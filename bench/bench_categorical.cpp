@@ -202,7 +202,7 @@ void print_agreement() {
     const RowMajorXb xb = p.xb.topRows(rows);
     const std::vector<std::int32_t> y(p.y.begin(), p.y.begin() + rows);
     const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> xd = x.cast<double>(),
-                                                                               xbd = xb.cast<double>();
+                                                                                 xbd = xb.cast<double>();
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> gd(rows, x.cols()), gbd(rows, x.cols());
     RowMajorXf g(rows, x.cols()), g_naive(rows, x.cols());
     RowMajorXb gb(rows, x.cols());

@@ -198,13 +198,13 @@ BENCHMARK(BM_weights_typed)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_weights_switch)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
-  return nll_bench::run_with_ratios(argc, argv,
-                                    {
-                                        {"driver / read bound", "BM_driver", "BM_read_bound"},
-                                        {"driver / naive loop", "BM_driver", "BM_naive_loop"},
-                                        {"driver weighted / naive weighted", "BM_driver_weighted", "BM_naive_weighted"},
-                                        {"driver with gradient / read bound", "BM_driver_grad", "BM_read_bound"},
-                                        {"per-entry switch / typed loops (weights)", "BM_weights_switch",
-                                         "BM_weights_typed"},
-                                    });
+  return nll_bench::run_with_ratios(
+      argc, argv,
+      {
+          {"driver / read bound", "BM_driver", "BM_read_bound"},
+          {"driver / naive loop", "BM_driver", "BM_naive_loop"},
+          {"driver weighted / naive weighted", "BM_driver_weighted", "BM_naive_weighted"},
+          {"driver with gradient / read bound", "BM_driver_grad", "BM_read_bound"},
+          {"per-entry switch / typed loops (weights)", "BM_weights_switch", "BM_weights_typed"},
+      });
 }

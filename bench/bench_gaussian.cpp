@@ -127,8 +127,8 @@ void BM_naive_var(benchmark::State& state) {
   const Data& x = data();
   Data& out = buffers();
   for (auto _ : state) {
-    double s = naive_var(x.mean.data(), x.var.data(), x.target.data(), out.grad_mean.data(), out.grad_var.data(), kN,
-                         1e-6f);
+    double s =
+        naive_var(x.mean.data(), x.var.data(), x.target.data(), out.grad_mean.data(), out.grad_var.data(), kN, 1e-6f);
     benchmark::DoNotOptimize(s);
     benchmark::ClobberMemory();
   }
@@ -139,8 +139,8 @@ void BM_naive_logvar(benchmark::State& state) {
   const Data& x = data();
   Data& out = buffers();
   for (auto _ : state) {
-    double s = naive_logvar(x.mean.data(), x.log_var.data(), x.target.data(), out.grad_mean.data(),
-                            out.grad_var.data(), kN);
+    double s =
+        naive_logvar(x.mean.data(), x.log_var.data(), x.target.data(), out.grad_mean.data(), out.grad_var.data(), kN);
     benchmark::DoNotOptimize(s);
     benchmark::ClobberMemory();
   }

@@ -195,18 +195,16 @@ void print_agreement() {
 
 int main(int argc, char** argv) {
   print_agreement();
-  return nll_bench::run_with_ratios(argc, argv,
-                                    {
-                                        {"memcpy / read bound", "BM_memcpy", "BM_read_bound"},
-                                        {"naive / read bound", "BM_naive_rows", "BM_read_bound"},
-                                        {"log_sum_exp_rows / read bound", "BM_log_sum_exp_rows", "BM_read_bound"},
-                                        {"generic path / read bound", "BM_generic_rows", "BM_read_bound"},
-                                        {"LogSumExpState / read bound", "BM_log_sum_exp_state", "BM_read_bound"},
-                                        {"LogSumExpState / log_sum_exp_rows", "BM_log_sum_exp_state",
-                                         "BM_log_sum_exp_rows"},
-                                        {"speed-up of log_sum_exp_rows over naive", "BM_naive_rows",
-                                         "BM_log_sum_exp_rows"},
-                                        {"speed-up of log_sum_exp_rows over the generic path",
-                                         "BM_generic_rows", "BM_log_sum_exp_rows"},
-                                    });
+  return nll_bench::run_with_ratios(
+      argc, argv,
+      {
+          {"memcpy / read bound", "BM_memcpy", "BM_read_bound"},
+          {"naive / read bound", "BM_naive_rows", "BM_read_bound"},
+          {"log_sum_exp_rows / read bound", "BM_log_sum_exp_rows", "BM_read_bound"},
+          {"generic path / read bound", "BM_generic_rows", "BM_read_bound"},
+          {"LogSumExpState / read bound", "BM_log_sum_exp_state", "BM_read_bound"},
+          {"LogSumExpState / log_sum_exp_rows", "BM_log_sum_exp_state", "BM_log_sum_exp_rows"},
+          {"speed-up of log_sum_exp_rows over naive", "BM_naive_rows", "BM_log_sum_exp_rows"},
+          {"speed-up of log_sum_exp_rows over the generic path", "BM_generic_rows", "BM_log_sum_exp_rows"},
+      });
 }

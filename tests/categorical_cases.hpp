@@ -154,8 +154,7 @@ enum class CasePath { named, per_example };
 /// Evaluates `k` with logits of scalar type S in a matrix of storage order `Order`. The gradient
 /// buffer has the logits' type and layout; when `in_place` it is the logits matrix itself.
 template <class S, int Order = Eigen::RowMajor>
-CategoricalRun run_categorical_case(const CategoricalCase& k, CasePath path = CasePath::named,
-                                    bool in_place = false) {
+CategoricalRun run_categorical_case(const CategoricalCase& k, CasePath path = CasePath::named, bool in_place = false) {
   using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Order>;
   Mat x(k.n, k.c), t;
   for (Eigen::Index i = 0; i < k.n; ++i)

@@ -14,8 +14,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -29,8 +29,8 @@
 
 namespace {
 
-using nll::Reduction;
 using Eigen::Index;
+using nll::Reduction;
 
 template <class T> using Vec = Eigen::Array<T, Eigen::Dynamic, 1>;
 template <class T> using Mat = Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>;
@@ -106,9 +106,8 @@ template <class T> void check_logits_table(const char* file, long double loss_bu
     Vec<T> g_generic(n), l_generic(n);
     for (Index o = 0; o < n; o += 256) {
       const Index m = std::min<Index>(256, n - o);
-      nll::detail::bce_run<nll::detail::BceLogitsKernel, true, T, true>(x.data() + o, y.data() + o, g_generic.data() + o,
-                                                                        m, static_cast<T>(p), T(1), nullptr,
-                                                                        l_generic.data() + o);
+      nll::detail::bce_run<nll::detail::BceLogitsKernel, true, T, true>(
+          x.data() + o, y.data() + o, g_generic.data() + o, m, static_cast<T>(p), T(1), nullptr, l_generic.data() + o);
     }
     for (Index i = 0; i < n; ++i) {
       const auto& r = *rows[i];
@@ -128,8 +127,9 @@ template <class T> void check_logits_table(const char* file, long double loss_bu
               "worst gradient error %.2Lf eps (fused, at %s), %.2Lf eps (per-example, at %s)\n",
               file, count, fused.loss, fused.loss_at.c_str(), per_example.loss, per_example.loss_at.c_str(), fused.grad,
               fused.grad_at.c_str(), per_example.grad, per_example.grad_at.c_str());
-  std::printf("%s: portable packet kernel: worst loss error %.2Lf eps (at %s), worst gradient error %.2Lf eps (at %s)\n",
-              file, generic.loss, generic.loss_at.c_str(), generic.grad, generic.grad_at.c_str());
+  std::printf(
+      "%s: portable packet kernel: worst loss error %.2Lf eps (at %s), worst gradient error %.2Lf eps (at %s)\n", file,
+      generic.loss, generic.loss_at.c_str(), generic.grad, generic.grad_at.c_str());
   CHECK(count == records.size());
   CHECK(generic.loss <= loss_budget);
   CHECK(generic.grad <= grad_budget);
@@ -325,8 +325,8 @@ template <class T> void check_torch_case(const TorchCase& c, double rtol) {
   // PyTorch's weighted mean divides by the element count: so does the Bernoulli family's default
   // (WeightedMean::count), with no option beyond PyTorch's own.
   Mat<T> g(c.rows, c.cols);
-  const nll::Loss r = c.form == "logits" ? nll::binary_cross_entropy_with_logits(x, y, g, o)
-                                         : nll::binary_cross_entropy(x, y, g, o);
+  const nll::Loss r =
+      c.form == "logits" ? nll::binary_cross_entropy_with_logits(x, y, g, o) : nll::binary_cross_entropy(x, y, g, o);
   INFO(c.name << " " << c.dtype << " " << c.reduction);
   CHECK(nll_test::relative_difference(r.value, c.value) <= rtol);
   const double gmax = c.grad.abs().maxCoeff();
@@ -380,8 +380,7 @@ using LMat = Mat<long double>;
 
 /// Compares the library's gradient of the reduced loss with an 8th-order central difference of the
 /// library's value, for every element; returns the worst relative difference.
-template <class Loss>
-long double worst_gradcheck(Loss&& loss_fn, const LMat& x0, const LMat& grad) {
+template <class Loss> long double worst_gradcheck(Loss&& loss_fn, const LMat& x0, const LMat& grad) {
   long double worst = 0;
   for (Index j = 0; j < x0.size(); ++j) {
     std::vector<long double> v(x0.data(), x0.data() + x0.size());
@@ -448,8 +447,8 @@ TEST_CASE("gradients equal finite differences: logits form, every option, tails 
 
   // The tails, one element at a time, so a gradient of 1e-40 is not lost in a sum of others.
   long double worst_tail = 0;
-  for (const long double xv : {-700.0L, -100.0L, -40.0L, -30.0L, -20.5L, -19.5L, -1e-3L, 1e-3L, 19.5L, 20.5L, 30.0L,
-                               40.0L, 100.0L, 700.0L}) {
+  for (const long double xv :
+       {-700.0L, -100.0L, -40.0L, -30.0L, -20.5L, -19.5L, -1e-3L, 1e-3L, 19.5L, 20.5L, 30.0L, 40.0L, 100.0L, 700.0L}) {
     for (const long double yv : {0.0L, 1.0L, 0.25L, 0.999L}) {
       for (const long double pv : {1.0L, 3.0L}) {
         const LMat x1 = LMat::Constant(1, 1, xv), y1 = LMat::Constant(1, 1, yv);
@@ -464,7 +463,8 @@ TEST_CASE("gradients equal finite differences: logits form, every option, tails 
           return nll::detail::BceLogitsKernel::scalar<false>(p(0), yv, pv, d);
         };
         const long double e = worst_gradcheck(loss, x1, g);
-        INFO("x = " << static_cast<double>(xv) << " y = " << static_cast<double>(yv) << " p = " << static_cast<double>(pv));
+        INFO("x = " << static_cast<double>(xv) << " y = " << static_cast<double>(yv)
+                    << " p = " << static_cast<double>(pv));
         CHECK(e < 1e-9L);
         worst_tail = std::max(worst_tail, e);
       }
@@ -490,7 +490,9 @@ TEST_CASE("gradients equal finite differences: probability form inside the clamp
     const LMat qm = q;
     const LMat ym = y;
     nll::binary_cross_entropy(qm, ym, g, o);
-    const auto loss = [&](const LMat& p) { return static_cast<long double>(nll::binary_cross_entropy(p, ym, o).value); };
+    const auto loss = [&](const LMat& p) {
+      return static_cast<long double>(nll::binary_cross_entropy(p, ym, o).value);
+    };
     CHECK(worst_gradcheck(loss, qm, g) < 1e-9L);
   }
 }
@@ -554,7 +556,8 @@ void check_fused(const F& family, const X& x, const Y& y, G& g, G& g_ref, const 
       if (d > 0) amplification = std::max(1.0L, t / d);
     }
     const double scale = static_cast<double>(std::fabs(b) * amplification);
-    worst_g = std::max(worst_g, std::fabs(a - b) / (std::max(scale, static_cast<double>(std::numeric_limits<T>::min())) * eps));
+    worst_g = std::max(worst_g,
+                       std::fabs(a - b) / (std::max(scale, static_cast<double>(std::numeric_limits<T>::min())) * eps));
   }
   if (o.reduction == Reduction::none) {
     for (Index i = 0; i < fused.per_example.size(); ++i) {
@@ -619,9 +622,9 @@ TEST_CASE("fused block kernel equals the per-example path: vectors, matrices, op
     Mat<float> g(rows, cols), g_ref(rows, cols);
     const std::vector<double> w(weight.begin(), weight.begin() + rows * cols);
     const std::vector<double> up(upstream.begin(), upstream.begin() + rows * cols);
-    for (const nll::NllOptions& o : {nll::NllOptions{.reduction = Reduction::mean},
-                                     nll::NllOptions{.reduction = Reduction::sum, .weight = w},
-                                     nll::NllOptions{.reduction = Reduction::none, .upstream = up}}) {
+    for (const nll::NllOptions& o :
+         {nll::NllOptions{.reduction = Reduction::mean}, nll::NllOptions{.reduction = Reduction::sum, .weight = w},
+          nll::NllOptions{.reduction = Reduction::none, .upstream = up}}) {
       check_fused<float>(family, x, y, g, g_ref, o, 8);
       check_fused<float>(plain, x, y, g, g_ref, o, 8);
       // Row-major storage: the fused kernel walks it element by element; same results.
@@ -700,8 +703,18 @@ TEST_CASE("hard labels packed by the label check give the same bits as the label
     for (Index i = 0; i < n; ++i) y[i] = coin(rng) ? 1.0f : 0.0f;
     // Every case of the packed kernel's sign logic, the tails and the limits, both labels.
     const float inf = std::numeric_limits<float>::infinity();
-    const std::array<float, 12> extremes{std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.0f, -0.0f, 200.0f,
-                                         -200.0f, 104.0f, -104.0f, 87.5f, -30.0f, 1e-30f};
+    const std::array<float, 12> extremes{std::numeric_limits<float>::quiet_NaN(),
+                                         inf,
+                                         -inf,
+                                         0.0f,
+                                         -0.0f,
+                                         200.0f,
+                                         -200.0f,
+                                         104.0f,
+                                         -104.0f,
+                                         87.5f,
+                                         -30.0f,
+                                         1e-30f};
     for (Index i = 0; i + 2 < n && i < 24; ++i) {
       x[i + 2] = extremes[static_cast<std::size_t>(i % 12)];
       y[i + 2] = static_cast<float>(i / 12); // each extreme with label 0, then with label 1
@@ -779,9 +792,9 @@ TEST_CASE("the named losses are the driver applied to the family") {
   const nll::Loss d = nll::binary_cross_entropy_with_logits(x, y);
   CHECK(c.value == d.value);
   CHECK(d.total_weight == static_cast<double>(rows * cols));
-  CHECK(nll_test::relative_difference(d.value * rows * cols, nll::binary_cross_entropy_with_logits(
-                                                                 x, y, {.reduction = Reduction::sum})
-                                                                 .value) < 1e-15L);
+  CHECK(nll_test::relative_difference(
+            d.value * rows * cols, nll::binary_cross_entropy_with_logits(x, y, {.reduction = Reduction::sum}).value) <
+        1e-15L);
   // An empty batch: the mean over nothing is 0 by default.
   const Vec<float> empty(0);
   CHECK(nll::binary_cross_entropy_with_logits(empty, empty).value == 0);
@@ -804,8 +817,8 @@ TEST_CASE("a weighted mean divides by the element count, as PyTorch; weight_sum 
   for (std::size_t i = 0; i < w.size(); ++i) weight_sum += mask[i] ? w[i] : 0;
   // The weighted sum and its gradient, from which both means follow by one division.
   Mat<double> g_sum(rows, cols);
-  const nll::Loss sum = nll::binary_cross_entropy_with_logits(
-      x, y, g_sum, {.reduction = Reduction::sum, .weight = w, .mask = mask});
+  const nll::Loss sum =
+      nll::binary_cross_entropy_with_logits(x, y, g_sum, {.reduction = Reduction::sum, .weight = w, .mask = mask});
   struct Case {
     nll::WeightedMean mode;
     double denominator;
@@ -856,16 +869,16 @@ TEST_CASE("bad input throws with the message grammar and writes nothing to the g
     CHECK(message_of<std::invalid_argument>([&] { nll::binary_cross_entropy_with_logits(x, y, g_small, Opt{}); }) ==
           f + "grad.cols() is 2, but must be 3 (logits.cols())");
     const std::vector<float> pw2 = {1, 2};
-    CHECK(message_of<std::invalid_argument>(
-              [&] { nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = pw2}); }) ==
-          f + "options.pos_weight.size() is 2, but must be 3 (logits.cols())");
+    CHECK(message_of<std::invalid_argument>([&] {
+            nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = pw2});
+          }) == f + "options.pos_weight.size() is 2, but must be 3 (logits.cols())");
     const std::vector<double> w11(11, 1.0);
     CHECK(message_of<std::invalid_argument>([&] { nll::binary_cross_entropy_with_logits(x, y, g, {.weight = w11}); }) ==
           f + "options.weight.size() is 11, but must be 12 (the number of examples)");
     const Mat<double> pm = Mat<double>::Ones(3, 2);
-    CHECK(message_of<std::invalid_argument>(
-              [&] { nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = pm.row(0)}); }) ==
-          f + "options.pos_weight.innerStride() is 3, but must be 1 (contiguous storage)");
+    CHECK(message_of<std::invalid_argument>([&] {
+            nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = pm.row(0)});
+          }) == f + "options.pos_weight.innerStride() is 3, but must be 1 (contiguous storage)");
     CHECK(untouched());
   }
   SECTION("labels outside [0, 1]") {
@@ -891,8 +904,8 @@ TEST_CASE("bad input throws with the message grammar and writes nothing to the g
     yl[999] = 1.0f;
     yl[500] = -0.0f; // −0 is in [0, 1]
     CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy_with_logits(xl, yl); }) == "<no exception>");
-    for (const float bad : {std::numeric_limits<float>::quiet_NaN(), -1e-45f, 1.0000001f,
-                            std::numeric_limits<float>::infinity()}) {
+    for (const float bad :
+         {std::numeric_limits<float>::quiet_NaN(), -1e-45f, 1.0000001f, std::numeric_limits<float>::infinity()}) {
       yl[777] = bad;
       CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy_with_logits(xl, yl); }) ==
             f + "labels[777] is " + nll::detail::format_value(bad) + ", but must be in [0, 1]");
@@ -908,9 +921,9 @@ TEST_CASE("bad input throws with the message grammar and writes nothing to the g
     // Labels in a block with an outer stride take the scalar check: same message.
     Mat<float> tall = Mat<float>::Constant(6, 3, 0.5f);
     tall(3, 1) = 3.0f; // element (2, 1) of the block starting at row 1: index 2 + 1*4 = 6
-    CHECK(message_of<std::domain_error>(
-              [&] { nll::binary_cross_entropy_with_logits(x, tall.block(1, 0, 4, 3), g, Opt{}); }) ==
-          f + "labels[6] is 3, but must be in [0, 1]");
+    CHECK(message_of<std::domain_error>([&] {
+            nll::binary_cross_entropy_with_logits(x, tall.block(1, 0, 4, 3), g, Opt{});
+          }) == f + "labels[6] is 3, but must be in [0, 1]");
     // Soft labels at the ends are fine; a NaN logit is data, not an error.
     y.setConstant(0.5f);
     y(0, 0) = 0.0f;
@@ -924,12 +937,12 @@ TEST_CASE("bad input throws with the message grammar and writes nothing to the g
   SECTION("pos_weight values") {
     const std::vector<double> negative = {1, -1, 2}, infinite = {1, 2, std::numeric_limits<double>::infinity()};
     const std::vector<double> nan = {std::numeric_limits<double>::quiet_NaN(), 1, 1};
-    CHECK(message_of<std::domain_error>(
-              [&] { nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = negative}); }) ==
-          f + "options.pos_weight[1] is -1, but must be finite and >= 0");
-    CHECK(message_of<std::domain_error>(
-              [&] { nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = infinite}); }) ==
-          f + "options.pos_weight[2] is inf, but must be finite and >= 0");
+    CHECK(message_of<std::domain_error>([&] {
+            nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = negative});
+          }) == f + "options.pos_weight[1] is -1, but must be finite and >= 0");
+    CHECK(message_of<std::domain_error>([&] {
+            nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = infinite});
+          }) == f + "options.pos_weight[2] is inf, but must be finite and >= 0");
     CHECK(message_of<std::domain_error>([&] { nll::binary_cross_entropy_with_logits(x, y, g, {.pos_weight = nan}); }) ==
           f + "options.pos_weight[0] is nan, but must be finite and >= 0");
     std::vector<double> w(12, 1.0);

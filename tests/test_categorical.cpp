@@ -35,10 +35,10 @@ struct Worst {
   std::string value_case, grad_case;
 };
 
-template <class T, int Order>
-void check_case(const CategoricalCase& k, CasePath path, bool in_place, Worst& worst) {
-  INFO("case " << k.name << " (" << k.kind << "), scalar bytes " << sizeof(T) << ", row-major " << (Order == Eigen::RowMajor)
-               << ", per-example " << (path == CasePath::per_example) << ", in place " << in_place);
+template <class T, int Order> void check_case(const CategoricalCase& k, CasePath path, bool in_place, Worst& worst) {
+  INFO("case " << k.name << " (" << k.kind << "), scalar bytes " << sizeof(T) << ", row-major "
+               << (Order == Eigen::RowMajor) << ", per-example " << (path == CasePath::per_example) << ", in place "
+               << in_place);
   const auto run = nll_test::run_categorical_case<T, Order>(k, path, in_place);
   const long double ev = error_in_eps<value_eps_t<T>>(run.value_only.value, k.value);
   const long double eg = error_in_eps<value_eps_t<T>>(run.with_grad.value, k.value);
@@ -53,7 +53,8 @@ void check_case(const CategoricalCase& k, CasePath path, bool in_place, Worst& w
   if (!k.per_example.empty()) {
     REQUIRE(run.with_grad.per_example.size() == k.n);
     for (Eigen::Index i = 0; i < k.n; ++i) {
-      const long double e = error_in_eps<value_eps_t<T>>(run.with_grad.per_example[i], k.per_example[static_cast<std::size_t>(i)]);
+      const long double e =
+          error_in_eps<value_eps_t<T>>(run.with_grad.per_example[i], k.per_example[static_cast<std::size_t>(i)]);
       CHECK(e <= value_budget<T>());
       worst.outputs = std::max(worst.outputs, e);
     }
@@ -142,7 +143,8 @@ TEST_CASE("categorical: finite differences of every gradient, through the librar
           if (!k.t.empty()) {
             t.resize(k.n, k.c);
             for (Eigen::Index a = 0; a < k.n; ++a)
-              for (Eigen::Index b = 0; b < k.c; ++b) t(a, b) = static_cast<long double>(k.t[static_cast<std::size_t>(a * k.c + b)]);
+              for (Eigen::Index b = 0; b < k.c; ++b)
+                t(a, b) = static_cast<long double>(k.t[static_cast<std::size_t>(a * k.c + b)]);
           }
           if (k.kind == "ce") return static_cast<long double>(nll::cross_entropy(x, k.y, k.ce_options()).value);
           if (k.kind == "ce_prob") return static_cast<long double>(nll::cross_entropy(x, t, k.ce_options()).value);

@@ -105,9 +105,11 @@ TEST_CASE("categorical: the fused kernel equals nll_per_example across blocks an
   const RowMat<float> xf = grid_logits<float>(n, c, 2);
   const RowMat<double> xd = xf.cast<double>();
   const auto y = targets_for(n, c, 3, true);
-  std::vector<double> cw(static_cast<std::size_t>(c)), w(static_cast<std::size_t>(n)), mask(static_cast<std::size_t>(c), 1.0);
+  std::vector<double> cw(static_cast<std::size_t>(c)), w(static_cast<std::size_t>(n)),
+      mask(static_cast<std::size_t>(c), 1.0);
   for (Eigen::Index j = 0; j < c; ++j) cw[static_cast<std::size_t>(j)] = 0.25 + 0.125 * static_cast<double>(j % 9);
-  for (Eigen::Index i = 0; i < n; ++i) w[static_cast<std::size_t>(i)] = i % 11 == 0 ? 0.0 : 0.5 + 0.25 * static_cast<double>(i % 5);
+  for (Eigen::Index i = 0; i < n; ++i)
+    w[static_cast<std::size_t>(i)] = i % 11 == 0 ? 0.0 : 0.5 + 0.25 * static_cast<double>(i % 5);
   std::vector<nll::CrossEntropyOptions> all = {
       {},
       {.reduction = nll::Reduction::sum, .class_weight = cw},
@@ -191,8 +193,9 @@ TEST_CASE("categorical: per-row outputs (log-sum-exp, argmax, accuracy, loss)") 
   std::vector<double> lse(4), loss(4);
   std::vector<std::int64_t> arg(4);
   std::vector<std::uint8_t> hit(4);
-  const nll::CrossEntropyOptions o{.reduction = nll::Reduction::sum,
-                                   .outputs = {.log_sum_exp = lse, .argmax = arg, .target_is_argmax = hit, .loss = loss}};
+  const nll::CrossEntropyOptions o{
+      .reduction = nll::Reduction::sum,
+      .outputs = {.log_sum_exp = lse, .argmax = arg, .target_is_argmax = hit, .loss = loss}};
   RowMat<float> g(4, 3);
   const auto r = nll::cross_entropy(x, y, g, o);
   CHECK(arg == std::vector<std::int64_t>{1, 0, -1, 2});
@@ -329,24 +332,29 @@ TEST_CASE("categorical: a 128256-class vocabulary against mpmath (tests/data/cat
     long double worst = nll_test::error_in_eps<Eps>(r.value, value_ref);
     worst = std::max(worst, nll_test::error_in_eps<Eps>(rp.value, value_ref));
     for (Eigen::Index i = 0; i < n; ++i) {
-      worst = std::max(worst, nll_test::error_in_eps<Eps>(lse[static_cast<std::size_t>(i)], lse_ref[static_cast<std::size_t>(i)]));
-      worst = std::max(worst, nll_test::error_in_eps<Eps>(loss[static_cast<std::size_t>(i)], loss_ref[static_cast<std::size_t>(i)]));
+      worst = std::max(
+          worst, nll_test::error_in_eps<Eps>(lse[static_cast<std::size_t>(i)], lse_ref[static_cast<std::size_t>(i)]));
+      worst = std::max(
+          worst, nll_test::error_in_eps<Eps>(loss[static_cast<std::size_t>(i)], loss_ref[static_cast<std::size_t>(i)]));
     }
     long double worst_grad = 0;
     for (const auto& [i, j, ref] : grad_ref) {
       // relative to the row's scale 1/n (the target entry is about −1/n)
       const long double scale = std::max(std::fabs(ref), 1.0L / static_cast<long double>(n));
-      const long double e1 = std::fabs(static_cast<long double>(g(i, j)) - ref) / (scale * std::numeric_limits<Eps>::epsilon());
-      const long double e2 = std::fabs(static_cast<long double>(gp(i, j)) - ref) / (scale * std::numeric_limits<Eps>::epsilon());
+      const long double e1 =
+          std::fabs(static_cast<long double>(g(i, j)) - ref) / (scale * std::numeric_limits<Eps>::epsilon());
+      const long double e2 =
+          std::fabs(static_cast<long double>(gp(i, j)) - ref) / (scale * std::numeric_limits<Eps>::epsilon());
       worst_grad = std::max({worst_grad, e1, e2});
       // and relative to the entry itself where it is a normal number of the type
       if (std::fabs(ref) > static_cast<long double>(std::numeric_limits<S>::min()) * 1e6L)
-        CHECK(std::fabs(static_cast<long double>(g(i, j)) - ref) / std::fabs(ref) < 64 * std::numeric_limits<Eps>::epsilon());
+        CHECK(std::fabs(static_cast<long double>(g(i, j)) - ref) / std::fabs(ref) <
+              64 * std::numeric_limits<Eps>::epsilon());
     }
     CHECK(worst <= 16);
     CHECK(worst_grad <= 8);
-    std::printf("categorical vocabulary 128256 %-6s: worst value/lse/loss %.2Lf eps, gradient %.2Lf eps\n", label, worst,
-                worst_grad);
+    std::printf("categorical vocabulary 128256 %-6s: worst value/lse/loss %.2Lf eps, gradient %.2Lf eps\n", label,
+                worst, worst_grad);
   };
   check_type(0.0f, "float");
   check_type(0.0, "double");
@@ -371,14 +379,26 @@ TEST_CASE("categorical: bad input throws with the message grammar and writes not
     CHECK((g.array() == 7.0f).all());
   };
   using O = nll::CrossEntropyOptions;
-  expect([&] { nll::cross_entropy(x, std::vector<int>{0, 5, 2, 3}, g); },
-         "nll::cross_entropy: targets[1] is 5, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
-  expect([&] { nll::cross_entropy(x, std::vector<int>{-1, 0, 2, 3}, g); },
-         "nll::cross_entropy: targets[0] is -1, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
-  expect([&] { nll::cross_entropy(x, std::vector<int>{-100, 0, 2, 3}, g, O{.ignore_index = 4}); },
-         "nll::cross_entropy: targets[0] is -100, but must be in [0, 5) or equal to options.ignore_index (4)", false);
-  expect([&] { nll::cross_entropy(x, std::vector<int>{0, 1, 2}, g); },
-         "nll::cross_entropy: targets.size() is 3, but must be 4 (logits.rows())", true);
+  expect(
+      [&] {
+        nll::cross_entropy(x, std::vector<int>{0, 5, 2, 3}, g);
+      },
+      "nll::cross_entropy: targets[1] is 5, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
+  expect(
+      [&] {
+        nll::cross_entropy(x, std::vector<int>{-1, 0, 2, 3}, g);
+      },
+      "nll::cross_entropy: targets[0] is -1, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
+  expect(
+      [&] {
+        nll::cross_entropy(x, std::vector<int>{-100, 0, 2, 3}, g, O{.ignore_index = 4});
+      },
+      "nll::cross_entropy: targets[0] is -100, but must be in [0, 5) or equal to options.ignore_index (4)", false);
+  expect(
+      [&] {
+        nll::cross_entropy(x, std::vector<int>{0, 1, 2}, g);
+      },
+      "nll::cross_entropy: targets.size() is 3, but must be 4 (logits.rows())", true);
   const std::vector<double> w4 = {1, 1, 1, 1}, wneg = {1, 1, -0.5, 1, 1}, wnan = {1, 1, 1, 1, std::nan("")};
   expect([&] { nll::cross_entropy(x, y, g, O{.class_weight = w4}); },
          "nll::cross_entropy: options.class_weight.size() is 4, but must be 5 (the number of classes)", true);
@@ -407,19 +427,19 @@ TEST_CASE("categorical: bad input throws with the message grammar and writes not
          "nll::cross_entropy: the number of classes options.class_mask keeps is 0, but must be >= 1", false);
   const RowMat<float> empty(4, 0);
   RowMat<float> g_empty(4, 0);
-  expect([&] { nll::cross_entropy(empty, y, g_empty); }, "nll::cross_entropy: logits.cols() is 0, but must be >= 1 (classes)",
-         true);
+  expect([&] { nll::cross_entropy(empty, y, g_empty); },
+         "nll::cross_entropy: logits.cols() is 0, but must be >= 1 (classes)", true);
   RowMat<float> g_small(3, 5);
-  expect([&] { nll::cross_entropy(x, y, g_small); }, "nll::cross_entropy: grad.rows() is 3, but must be 4 (logits.rows())",
-         true);
+  expect([&] { nll::cross_entropy(x, y, g_small); },
+         "nll::cross_entropy: grad.rows() is 3, but must be 4 (logits.rows())", true);
   // probability targets
   RowMat<float> q = RowMat<float>::Constant(4, 5, 0.2f);
   const RowMat<float> q_short = RowMat<float>::Constant(3, 5, 0.2f);
-  expect([&] { nll::cross_entropy(x, q_short, g); }, "nll::cross_entropy: targets.rows() is 3, but must be 4 (logits.rows())",
-         true);
+  expect([&] { nll::cross_entropy(x, q_short, g); },
+         "nll::cross_entropy: targets.rows() is 3, but must be 4 (logits.rows())", true);
   q(1, 2) = -0.25f;
-  expect([&] { nll::cross_entropy(x, q, g); }, "nll::cross_entropy: targets(1, 2) is -0.25, but must be >= 0 (a probability)",
-         false);
+  expect([&] { nll::cross_entropy(x, q, g); },
+         "nll::cross_entropy: targets(1, 2) is -0.25, but must be >= 0 (a probability)", false);
   q(1, 2) = 0.2f;
   expect([&] { nll::cross_entropy(x, q, g, O{.class_mask = mask}); },
          "nll::cross_entropy: targets(0, 2) is 0.200000003, but must be 0 (class 2 is masked)", false);
@@ -435,16 +455,23 @@ TEST_CASE("categorical: bad input throws with the message grammar and writes not
   expect([&] { nll::cross_entropy(x, y, g, O{.weight = w3}); },
          "nll::cross_entropy: options.weight.size() is 3, but must be 4 (the number of examples)", true);
   // nll_loss, entropy, kl_divergence and kl_div name themselves and their arguments
-  expect([&] { nll::nll_loss(x, std::vector<int>{0, 1, 7, 3}, g); },
-         "nll::nll_loss: targets[2] is 7, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
-  expect([&] { nll::nll_loss(x, std::vector<int>{0, 1}, g); },
-         "nll::nll_loss: targets.size() is 2, but must be 4 (log_probs.rows())", true);
+  expect(
+      [&] {
+        nll::nll_loss(x, std::vector<int>{0, 1, 7, 3}, g);
+      },
+      "nll::nll_loss: targets[2] is 7, but must be in [0, 5) or equal to options.ignore_index (-100)", false);
+  expect(
+      [&] {
+        nll::nll_loss(x, std::vector<int>{0, 1}, g);
+      },
+      "nll::nll_loss: targets.size() is 2, but must be 4 (log_probs.rows())", true);
   expect([&] { nll::entropy(x, g_small); }, "nll::entropy: grad.rows() is 3, but must be 4 (logits.rows())", true);
   expect([&] { nll::kl_divergence(q_short, x, g); },
          "nll::kl_divergence: p_logits.rows() is 3, but must be 4 (q_logits.rows())", true);
   q(3, 4) = -1;
   expect([&] { nll::kl_div(x, q, g); },
-         "nll::kl_div: target(3, 4) is -1, but must be >= 0 (a probability; use log_target for log-probabilities)", false);
+         "nll::kl_div: target(3, 4) is -1, but must be >= 0 (a probability; use log_target for log-probabilities)",
+         false);
 }
 
 TEST_CASE("categorical: the fused kernel's blocks: late maxima, NaN, +inf and -inf in later blocks, in place") {
@@ -454,14 +481,14 @@ TEST_CASE("categorical: the fused kernel's blocks: late maxima, NaN, +inf and -i
   const Eigen::Index n = 8, c = 5000;
   RowMat<float> x = grid_logits<float>(n, c, 11);
   const float inf = std::numeric_limits<float>::infinity();
-  x(1, 4500) = 60;                  // the maximum in the last block, far above the rest
-  x(2, 3000) = std::nanf("");       // NaN in the second block
-  x(3, 4999) = inf;                 // +inf in the last block
-  x.row(4).setConstant(-inf);       // every logit −inf except the target, in the last block
+  x(1, 4500) = 60;            // the maximum in the last block, far above the rest
+  x(2, 3000) = std::nanf(""); // NaN in the second block
+  x(3, 4999) = inf;           // +inf in the last block
+  x.row(4).setConstant(-inf); // every logit −inf except the target, in the last block
   x(4, 4321) = 1.5f;
-  x(5, 100) = -inf;                 // −inf in the first block, maximum in the second
+  x(5, 100) = -inf; // −inf in the first block, maximum in the second
   x(5, 2100) = 40;
-  x(6, 0) = 30;                     // the maximum in the first block, equal maxima later
+  x(6, 0) = 30; // the maximum in the first block, equal maxima later
   x(6, 4000) = 30;
   const std::vector<int> y = {0, 4500, 7, 8, 4321, 2100, 4000, 2047};
   for (const double eps : {0.0, 0.1}) {
@@ -555,7 +582,8 @@ TEST_CASE("categorical: the fused kernel's blocks in bfloat16: late maxima, NaN,
                same->per_example[i] == r.per_example[i]));
       }
       for (Eigen::Index j = 0; j < c; ++j) {
-        const float a = static_cast<float>(g(i, j)), b = static_cast<float>(gp(i, j)), d = static_cast<float>(inplace(i, j));
+        const float a = static_cast<float>(g(i, j)), b = static_cast<float>(gp(i, j)),
+                    d = static_cast<float>(inplace(i, j));
         if (std::isnan(b)) {
           CHECK(std::isnan(a));
           CHECK(std::isnan(d));
@@ -592,8 +620,8 @@ TEST_CASE("categorical: the AVX-512 table exponential (exp32) against double exp
   std::printf("categorical exp32: worst error %.3f ulp on [-104, 0]\n", worst);
   CHECK(worst <= 2.0);
   const float inf = std::numeric_limits<float>::infinity();
-  alignas(64) const float special[16] = {0.0f, -0.0f, -inf, std::nanf(""), -1e30f, -110.0f, -103.28f, -87.3f,
-                                         -1e-30f, -1.0f, -0.5f, -2.0f, -20.0f, -50.0f, -88.0f, -104.0f};
+  alignas(64) const float special[16] = {0.0f,    -0.0f, -inf,  std::nanf(""), -1e30f, -110.0f, -103.28f, -87.3f,
+                                         -1e-30f, -1.0f, -0.5f, -2.0f,         -20.0f, -50.0f,  -88.0f,   -104.0f};
   _mm512_store_ps(out, exp32(_mm512_load_ps(special), k));
   CHECK(out[0] == 1.0f);
   CHECK(out[1] == 1.0f);

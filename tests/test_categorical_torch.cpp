@@ -32,7 +32,8 @@ template <class T> void check_torch(const char* label) {
       worst_value = std::max({worst_value, ev, ev0});
       if (!k.per_example.empty()) {
         for (Eigen::Index i = 0; i < k.n; ++i) {
-          const long double e = nll_test::error_in_eps<T>(run.with_grad.per_example[i], k.per_example[static_cast<std::size_t>(i)]);
+          const long double e =
+              nll_test::error_in_eps<T>(run.with_grad.per_example[i], k.per_example[static_cast<std::size_t>(i)]);
           CHECK(e <= kBudget);
           worst_value = std::max(worst_value, e);
         }

@@ -183,9 +183,7 @@ TEST_CASE("fail_at names the element") {
       [] { nll::fail_at(nll::ErrorKind::shape, "f", "rows", 2, std::size_t{5}, "4"); },
       "nll::f: rows[2] is 5, but must be 4");
   require_throws<std::domain_error>(
-      [] {
-        nll::fail_at(nll::ErrorKind::value, "f", "x", 1, -std::numeric_limits<double>::infinity(), "finite");
-      },
+      [] { nll::fail_at(nll::ErrorKind::value, "f", "x", 1, -std::numeric_limits<double>::infinity(), "finite"); },
       "nll::f: x[1] is -inf, but must be finite");
 }
 

@@ -86,8 +86,8 @@ template <class T> Worst check_var_table(bool per_example) {
       var[j] = input<T>(r, 3);
       y[j] = input<T>(r, 4);
     }
-    const nll::GaussianNllOptions options{.reduction = Reduction::none, .full = key.second != 0,
-                                          .eps = static_cast<double>(key.first)};
+    const nll::GaussianNllOptions options{
+        .reduction = Reduction::none, .full = key.second != 0, .eps = static_cast<double>(key.first)};
     nll::Loss loss;
     if (per_example) {
       nll::GaussianFamily<T> family;
@@ -106,11 +106,12 @@ template <class T> Worst check_var_table(bool per_example) {
       const long double e_var = scaled_error<T>(gv[j], r.number(8), r.number(9));
       worst.add(e_value, e_mean, e_var);
       if (e_value > 64 || e_mean > 64 || e_var > 64) {
-        INFO("eps " << static_cast<double>(key.first) << " full " << key.second << " mu " << static_cast<double>(mean[j])
-                    << " var " << static_cast<double>(var[j]) << " y " << static_cast<double>(y[j]) << " loss "
-                    << loss.per_example[j] << " gm " << static_cast<double>(gm[j]) << " gv "
-                    << static_cast<double>(gv[j]) << " errors " << static_cast<double>(e_value) << " "
-                    << static_cast<double>(e_mean) << " " << static_cast<double>(e_var));
+        INFO("eps " << static_cast<double>(key.first) << " full " << key.second << " mu "
+                    << static_cast<double>(mean[j]) << " var " << static_cast<double>(var[j]) << " y "
+                    << static_cast<double>(y[j]) << " loss " << loss.per_example[j] << " gm "
+                    << static_cast<double>(gm[j]) << " gv " << static_cast<double>(gv[j]) << " errors "
+                    << static_cast<double>(e_value) << " " << static_cast<double>(e_mean) << " "
+                    << static_cast<double>(e_var));
         CHECK(false);
       }
     }
@@ -180,8 +181,9 @@ template <class T> Worst check_fixed_table(bool per_example) {
     }
     nll::Loss loss;
     const nll::NllOptions none{.reduction = Reduction::none};
-    const auto family = kind == "mse" ? nll::GaussianFixedFamily<T>::squared_error()
-                                      : nll::GaussianFixedFamily<T>::with_sigma(static_cast<double>(sigma), constants != 0);
+    const auto family = kind == "mse"
+                            ? nll::GaussianFixedFamily<T>::squared_error()
+                            : nll::GaussianFixedFamily<T>::with_sigma(static_cast<double>(sigma), constants != 0);
     if (per_example) {
       nll::MatrixRef<T> grad(g);
       loss = nll::nll_per_example(family, nll::ConstMatrixRef<T>(mean), nll::ConstMatrixRef<T>(y), grad, none);
@@ -352,7 +354,7 @@ Magnitudes magnitudes_of(const TorchCase& c) {
   long double total = 0;
   for (Eigen::Index k = 0; k < n; ++k) {
     const auto ks = static_cast<std::size_t>(k);
-    const long double factor = reduction == Reduction::none ? std::fabs(c.fields.at("upstream")[ks])
+    const long double factor = reduction == Reduction::none   ? std::fabs(c.fields.at("upstream")[ks])
                                : reduction == Reduction::mean ? 1.0L / static_cast<long double>(n)
                                                               : 1.0L;
     const long double d = mean[ks] - target[ks];
@@ -360,8 +362,8 @@ Magnitudes magnitudes_of(const TorchCase& c) {
     if (gaussian) {
       const Eigen::Index r = k % c.rows, col = k / c.rows;
       const nll::VarShape shape = nll::var_shape(c.rows, c.cols, c.var_rows, c.var_cols);
-      const Eigen::Index vk = shape == nll::VarShape::element ? k
-                              : shape == nll::VarShape::row   ? r
+      const Eigen::Index vk = shape == nll::VarShape::element  ? k
+                              : shape == nll::VarShape::row    ? r
                               : shape == nll::VarShape::column ? col
                                                                : 0;
       const long double v = std::max(c.fields.at("var")[static_cast<std::size_t>(vk)], eps);
@@ -563,17 +565,20 @@ nll::Loss run(const Setup& s, const Problem<T>& p, Mat<T>* gm, Mat<T>* gv, bool 
     return gm ? nll::mse_loss(p.mean, p.target, *gm, opt) : nll::mse_loss(p.mean, p.target, opt);
   }
   case Kind::fixed: {
-    nll::GaussianFixedOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full};
+    nll::GaussianFixedOptions opt{o.reduction,  o.weight,   o.mask,          o.normalizer,
+                                  o.empty_mean, o.upstream, o.weighted_mean, s.full};
     return gm ? nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, *gm, opt)
               : nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, opt);
   }
   case Kind::var: {
-    nll::GaussianNllOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full, 1e-6};
+    nll::GaussianNllOptions opt{o.reduction, o.weight,        o.mask, o.normalizer, o.empty_mean,
+                                o.upstream,  o.weighted_mean, s.full, 1e-6};
     return gm ? nll::gaussian_nll_loss(p.mean, p.var, p.target, *gm, *gv, opt)
               : nll::gaussian_nll_loss(p.mean, p.var, p.target, opt);
   }
   case Kind::logvar: {
-    nll::GaussianNllLogVarOptions opt{o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full};
+    nll::GaussianNllLogVarOptions opt{o.reduction,  o.weight,   o.mask,          o.normalizer,
+                                      o.empty_mean, o.upstream, o.weighted_mean, s.full};
     return gm ? nll::gaussian_nll_loss_logvar(p.mean, p.var, p.target, *gm, *gv, opt)
               : nll::gaussian_nll_loss_logvar(p.mean, p.var, p.target, opt);
   }
@@ -619,7 +624,8 @@ TEST_CASE("every gradient matches finite differences (long double through the li
       const nll::Loss r = run<LD>(s, q, nullptr, nullptr);
       if (s.reduction != Reduction::none) return r.value;
       LD total = 0;
-      for (Eigen::Index i = 0; i < r.per_example.size(); ++i) total += p.upstream[static_cast<std::size_t>(i)] * r.per_example[i];
+      for (Eigen::Index i = 0; i < r.per_example.size(); ++i)
+        total += p.upstream[static_cast<std::size_t>(i)] * r.per_example[i];
       return total;
     };
     std::vector<LD> x(p.mean.data(), p.mean.data() + p.mean.size());
@@ -652,7 +658,9 @@ TEST_CASE("the fused kernels agree with the per-example path", "[gaussian][fused
       const nll::Loss fused_value = run<T>(s, p, nullptr, nullptr);
       const nll::Loss reference_value = run<T>(s, p, nullptr, nullptr, true);
       const double tol = 16 * std::numeric_limits<T>::epsilon();
-      const auto rel = [](double a, double b, double scale) { return std::fabs(a - b) / std::max(std::fabs(b), scale); };
+      const auto rel = [](double a, double b, double scale) {
+        return std::fabs(a - b) / std::max(std::fabs(b), scale);
+      };
       worst = std::max(worst, rel(fused.value, reference.value, 1e-30) / std::numeric_limits<T>::epsilon());
       CHECK(rel(fused.value, reference.value, 1e-30) <= tol);
       CHECK(rel(fused_value.value, reference_value.value, 1e-30) <= tol);
@@ -701,10 +709,12 @@ TEMPLATE_TEST_CASE("mse_loss and the fixed-sigma NLL differ by a constant and ha
     INFO("sigma " << sigma);
     const nll::Loss mse = nll::mse_loss(p.mean, p.target, g_mse);
     const nll::Loss fixed = nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, g_fixed);
-    const nll::Loss plain = nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, g_plain, {.include_constants = false});
+    const nll::Loss plain =
+        nll::gaussian_nll_loss_fixed(p.mean, p.target, sigma, g_plain, {.include_constants = false});
     const double constant = std::log(sigma) + 0.5 * std::log(2 * 3.14159265358979323846);
     // value: fixed = mse/(2σ²) + log σ + ½·log 2π (the mean of a constant is that constant)
-    CHECK(std::fabs(fixed.value - (mse.value / (2 * sigma * sigma) + constant)) <= 8 * eps * (fixed.value + 2 * std::fabs(constant)));
+    CHECK(std::fabs(fixed.value - (mse.value / (2 * sigma * sigma) + constant)) <=
+          8 * eps * (fixed.value + 2 * std::fabs(constant)));
     CHECK(std::fabs(plain.value - mse.value / (2 * sigma * sigma)) <= 8 * eps * plain.value);
     // gradient: fixed = mse_grad/(2σ²), with or without the constants
     for (Eigen::Index k = 0; k < g_mse.size(); ++k) {
@@ -717,7 +727,8 @@ TEMPLATE_TEST_CASE("mse_loss and the fixed-sigma NLL differ by a constant and ha
     const nll::Loss learned = nll::gaussian_nll_loss(p.mean, var, p.target, g_var, g_v, {.full = true});
     CHECK(std::fabs(learned.value - fixed.value) <= 8 * eps * (std::fabs(fixed.value) + 2 * std::fabs(constant)));
     for (Eigen::Index k = 0; k < g_var.size(); ++k)
-      CHECK(std::fabs(static_cast<double>(g_var.data()[k] - g_fixed.data()[k])) <= 4 * eps * std::fabs(static_cast<double>(g_fixed.data()[k])));
+      CHECK(std::fabs(static_cast<double>(g_var.data()[k] - g_fixed.data()[k])) <=
+            4 * eps * std::fabs(static_cast<double>(g_fixed.data()[k])));
   }
 }
 
@@ -728,12 +739,15 @@ TEMPLATE_TEST_CASE("the log-variance form equals the variance form at var = exp(
   const Problem<T> p = make_problem<T>(s, 9);
   const Mat<T> var = p.var.array().exp().matrix();
   Mat<T> gm1(19, 4), gs(19, 4), gm2(19, 4), gv(19, 4);
-  const nll::Loss a = nll::gaussian_nll_loss_logvar(p.mean, p.var, p.target, gm1, gs, {.reduction = Reduction::sum, .full = true});
-  const nll::Loss b = nll::gaussian_nll_loss(p.mean, var, p.target, gm2, gv, {.reduction = Reduction::sum, .full = true});
+  const nll::Loss a =
+      nll::gaussian_nll_loss_logvar(p.mean, p.var, p.target, gm1, gs, {.reduction = Reduction::sum, .full = true});
+  const nll::Loss b =
+      nll::gaussian_nll_loss(p.mean, var, p.target, gm2, gv, {.reduction = Reduction::sum, .full = true});
   const double tol = 64 * std::numeric_limits<T>::epsilon();
   CHECK(std::fabs(a.value - b.value) <= tol * std::fabs(b.value));
   for (Eigen::Index k = 0; k < gm1.size(); ++k) {
-    CHECK(std::fabs(static_cast<double>(gm1.data()[k] - gm2.data()[k])) <= tol * std::fabs(static_cast<double>(gm2.data()[k])));
+    CHECK(std::fabs(static_cast<double>(gm1.data()[k] - gm2.data()[k])) <=
+          tol * std::fabs(static_cast<double>(gm2.data()[k])));
     // ∂/∂s = ∂/∂var · var; both are ½(1 − q) up to the cancellation near q = 1
     const double expected = static_cast<double>(gv.data()[k]) * static_cast<double>(var.data()[k]);
     CHECK(std::fabs(static_cast<double>(gs.data()[k]) - expected) <= tol * 0.5 * (1 + 2 * std::fabs(expected)));
@@ -743,8 +757,8 @@ TEMPLATE_TEST_CASE("the log-variance form equals the variance form at var = exp(
 // ------------------------------------------------------------------------------------------------
 // NaN, infinities, zero weights, aliasing, empty input.
 
-TEMPLATE_TEST_CASE("NaN in gives NaN out, infinities give the limits, weight 0 silences an element",
-                   "[gaussian][nan]", float, double) {
+TEMPLATE_TEST_CASE("NaN in gives NaN out, infinities give the limits, weight 0 silences an element", "[gaussian][nan]",
+                   float, double) {
   using T = TestType;
   const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
   // 20 elements: SIMD packets and a scalar tail; element 3 (packet) and 18 (tail) are special.
@@ -761,7 +775,8 @@ TEMPLATE_TEST_CASE("NaN in gives NaN out, infinities give the limits, weight 0 s
     CHECK(std::isnan(gv[at]));
     CHECK(std::isfinite(r.per_example[at == 3 ? 4 : 17]));
     CHECK(std::isnan(nll::gaussian_nll_loss(mean, var, y).value));
-    CHECK(std::isnan(nll::gaussian_nll_loss_logvar(mean, var, y, gm, gv, {.reduction = Reduction::none}).per_example[at]));
+    CHECK(std::isnan(
+        nll::gaussian_nll_loss_logvar(mean, var, y, gm, gv, {.reduction = Reduction::none}).per_example[at]));
     CHECK((std::isnan(gm[at]) && std::isnan(gv[at])));
     CHECK(std::isnan(nll::mse_loss(mean, y, gm, {.reduction = Reduction::none}).per_example[at]));
     CHECK(std::isnan(gm[at]));
@@ -838,19 +853,23 @@ TEMPLATE_TEST_CASE("gradient buffers may alias their inputs", "[gaussian][alias]
     if (!p.upstream.empty()) o.upstream = p.upstream;
     switch (s.kind) {
     case Kind::mse:
-      in_place = nll::mse_loss(q.mean, q.target, q.mean, {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream});
+      in_place = nll::mse_loss(q.mean, q.target, q.mean,
+                               {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream});
       break;
     case Kind::fixed:
-      in_place = nll::gaussian_nll_loss_fixed(q.mean, q.target, 0.75, q.mean,
-                                              {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full});
+      in_place = nll::gaussian_nll_loss_fixed(
+          q.mean, q.target, 0.75, q.mean,
+          {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full});
       break;
     case Kind::var:
-      in_place = nll::gaussian_nll_loss(q.mean, q.var, q.target, q.mean, q.var,
-                                        {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full, 1e-6});
+      in_place = nll::gaussian_nll_loss(
+          q.mean, q.var, q.target, q.mean, q.var,
+          {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full, 1e-6});
       break;
     case Kind::logvar:
-      in_place = nll::gaussian_nll_loss_logvar(q.mean, q.var, q.target, q.mean, q.var,
-                                               {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full});
+      in_place = nll::gaussian_nll_loss_logvar(
+          q.mean, q.var, q.target, q.mean, q.var,
+          {o.reduction, o.weight, o.mask, o.normalizer, o.empty_mean, o.upstream, o.weighted_mean, s.full});
       break;
     }
     CHECK(in_place.value == separate.value);
@@ -942,8 +961,9 @@ TEST_CASE("bad input throws with the message grammar and leaves the gradients al
                       "nll::gaussian_nll_loss: options.eps is 0, but must be finite and > 0");
   check_throws<value>([&] { nll::gaussian_nll_loss(mean, var, target, {.eps = -1e-6}); },
                       "nll::gaussian_nll_loss: options.eps is -9.9999999999999995e-07, but must be finite and > 0");
-  check_throws<value>([&] { nll::gaussian_nll_loss(mean, var, target, gm, gv, {.eps = std::numeric_limits<double>::quiet_NaN()}); },
-                      "nll::gaussian_nll_loss: options.eps is nan, but must be finite and > 0");
+  check_throws<value>(
+      [&] { nll::gaussian_nll_loss(mean, var, target, gm, gv, {.eps = std::numeric_limits<double>::quiet_NaN()}); },
+      "nll::gaussian_nll_loss: options.eps is nan, but must be finite and > 0");
   // shapes
   check_throws<shape>([&] { nll::gaussian_nll_loss(mean, Eigen::MatrixXd::Ones(2, 2), target, gm, gv); },
                       "nll::gaussian_nll_loss: var.shape() is 2x2, but must be 4x3 (mean's shape), 4x1 (one per row), "
@@ -986,7 +1006,8 @@ TEST_CASE("the fast float log of the fused variance kernel is within 1 ulp", "[g
     float worst_at = 0;
     const auto sweep = [&](std::uint32_t first, std::uint32_t last, std::uint32_t step) {
       for (std::uint32_t bits = first; bits <= last;) {
-        for (int l = 0; l < kPacket; ++l, bits = bits + step <= last ? bits + step : last) std::memcpy(&in[l], &bits, 4);
+        for (int l = 0; l < kPacket; ++l, bits = bits + step <= last ? bits + step : last)
+          std::memcpy(&in[l], &bits, 4);
         pstore(out, nll::detail::fast_log_positive_float(pload<Packet>(in)));
         for (int l = 0; l < kPacket; ++l) {
           const double exact = std::log(static_cast<double>(in[l]));
@@ -999,7 +1020,8 @@ TEST_CASE("the fast float log of the fused variance kernel is within 1 ulp", "[g
       }
     };
     std::uint32_t lo, hi, one_lo, one_hi;
-    const float fmin = std::numeric_limits<float>::min(), fmax = std::numeric_limits<float>::max(), a = 0.99f, b = 1.01f;
+    const float fmin = std::numeric_limits<float>::min(), fmax = std::numeric_limits<float>::max(), a = 0.99f,
+                b = 1.01f;
     std::memcpy(&lo, &fmin, 4);
     std::memcpy(&hi, &fmax, 4);
     std::memcpy(&one_lo, &a, 4);
@@ -1009,9 +1031,11 @@ TEST_CASE("the fast float log of the fused variance kernel is within 1 ulp", "[g
     std::printf("fast float log: worst error %.3f eps (relative to |log x|) at x = %.9g\n", worst, worst_at);
     CHECK(worst <= 1.0);
     // +inf and NaN pass through
-    for (int l = 0; l < kPacket; ++l) in[l] = l % 2 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+    for (int l = 0; l < kPacket; ++l)
+      in[l] = l % 2 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
     pstore(out, nll::detail::fast_log_positive_float(pload<Packet>(in)));
-    for (int l = 0; l < kPacket; ++l) CHECK((l % 2 ? out[l] == std::numeric_limits<float>::infinity() : std::isnan(out[l])));
+    for (int l = 0; l < kPacket; ++l)
+      CHECK((l % 2 ? out[l] == std::numeric_limits<float>::infinity() : std::isnan(out[l])));
   } else {
     SUCCEED("this build uses Eigen's plog for the variance kernel");
   }

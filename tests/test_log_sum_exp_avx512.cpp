@@ -51,8 +51,10 @@ long double reference_lse(const Eigen::VectorXf& x) {
   if (!std::isfinite(m)) return m;
   long double ties = 0, rest = 0;
   for (float v : x) {
-    if (static_cast<long double>(v) == m) ties += 1;
-    else rest += std::exp(static_cast<long double>(v) - m);
+    if (static_cast<long double>(v) == m)
+      ties += 1;
+    else
+      rest += std::exp(static_cast<long double>(v) - m);
   }
   return m + std::log1p((ties - 1) + rest);
 }
@@ -231,12 +233,13 @@ TEST_CASE("AVX-512 exp_nonpositive: within 1 ulp of long double exp on [-110, 0]
       }
     }
   }
-  std::cout << "exp_nonpositive: worst " << static_cast<double>(worst_normal) << " ulp (normal results) at d = "
-            << at_normal << ", " << static_cast<double>(worst_subnormal) << " subnormal ulp at d = " << at_subnormal << "\n";
+  std::cout << "exp_nonpositive: worst " << static_cast<double>(worst_normal)
+            << " ulp (normal results) at d = " << at_normal << ", " << static_cast<double>(worst_subnormal)
+            << " subnormal ulp at d = " << at_subnormal << "\n";
   CHECK(worst_normal <= 1.0L);
   CHECK(worst_subnormal <= 1.05L);
-  alignas(64) float special[16] = {0.0f, -0.0f, -inf, -1e30f, -110.0f, -104.0f, -1e-30f, -1e-45f,
-                                   -87.33654f, -88.0f, -100.0f, -103.0f, -1.0f, -0.5f, -2.0f, -20.0f};
+  alignas(64) float special[16] = {0.0f,       -0.0f,  -inf,    -1e30f,  -110.0f, -104.0f, -1e-30f, -1e-45f,
+                                   -87.33654f, -88.0f, -100.0f, -103.0f, -1.0f,   -0.5f,   -2.0f,   -20.0f};
   _mm512_store_ps(out, nll::detail::avx512::exp_nonpositive(_mm512_load_ps(special), c));
   CHECK(out[0] == 1.0f);
   CHECK(out[1] == 1.0f);
@@ -280,8 +283,8 @@ TEST_CASE("AVX-512 exp_nonpositive_mostly_normal gives exp_nonpositive's bits on
   for (std::size_t i = 0; i < d.size(); i += 16) all_same = same_bits(d.data() + i) && all_same;
   CHECK(all_same);
   // Packets with one lane just beyond the cut-off, -inf or NaN take the vscalefps path.
-  for (const float odd : {std::nextafter(-87.0f, -100.0f), -87.5f, -100.0f, -inf, -1e30f,
-                          std::numeric_limits<float>::quiet_NaN()}) {
+  for (const float odd :
+       {std::nextafter(-87.0f, -100.0f), -87.5f, -100.0f, -inf, -1e30f, std::numeric_limits<float>::quiet_NaN()}) {
     alignas(64) float packet[16];
     for (int k = 0; k < 16; ++k) packet[k] = -87.0f * static_cast<float>(k) / 15.0f;
     packet[7] = odd;

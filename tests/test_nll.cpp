@@ -99,8 +99,7 @@ template <Index kBlock = 8> struct Logistic {
         nll::fail_at(nll::ErrorKind::value, function, "targets", i, y[i], "0, 1 or -100 (ignored)");
     }
   }
-  void check_gradient(const VectorXd& x, const VectorXi& /*y*/, const VectorXd& grad,
-                      std::string_view function) const {
+  void check_gradient(const VectorXd& x, const VectorXi& /*y*/, const VectorXd& grad, std::string_view function) const {
     nll::check_size(function, "grad.size()", grad.size(), x.size(), "params.size()");
   }
   bool ignored(const VectorXi& y, Index i) const { return y[i] == kIgnore; }
@@ -188,7 +187,8 @@ static_assert(!nll::DifferentiableDistribution<PoissonValueOnly, VectorXd, Vecto
 static_assert(!nll::Distribution<NotAFamily, VectorXd, VectorXd>);
 static_assert(nll::DifferentiableDistribution<Logistic<>, VectorXd, VectorXi, VectorXd>);
 static_assert(!nll::DifferentiableDistribution<Poisson, VectorXd, VectorXd, VectorXi>); // wrong buffer type
-static_assert(nll::detail::HasCheck<Logistic<>, VectorXd, VectorXi> && !nll::detail::HasCheck<Poisson, VectorXd, VectorXd>);
+static_assert(nll::detail::HasCheck<Logistic<>, VectorXd, VectorXi> &&
+              !nll::detail::HasCheck<Poisson, VectorXd, VectorXd>);
 static_assert(nll::detail::HasGradBlock<Logistic<>, VectorXd, VectorXi, VectorXd>);
 static_assert(nll::detail::block_size_of<Logistic<8>>() == 8 && nll::detail::block_size_of<Poisson>() == 1024);
 
@@ -343,7 +343,8 @@ void check_loss(const nll::Loss& got, const Expected& want, Index n, Reduction r
       const auto k = static_cast<std::size_t>(i);
       const double ei = error_eps(got.per_example[i], want.per_example[k], want.per_example_mag[k]);
       worst.per_example = std::max(worst.per_example, ei);
-      INFO("per_example[" << i << "] = " << got.per_example[i] << ", expected " << static_cast<double>(want.per_example[k]));
+      INFO("per_example[" << i << "] = " << got.per_example[i] << ", expected "
+                          << static_cast<double>(want.per_example[k]));
       CHECK(ei <= kElementBudget);
       if (want.per_example[k] == 0) CHECK(got.per_example[i] == 0); // exactly 0 where it does not count
     }
@@ -711,7 +712,7 @@ TEST_CASE("an external normaliser makes micro-batch gradients add up to the full
   const std::vector<double> w = weights(n, 62);
   std::vector<std::int32_t> m = mask(n, 63);
   for (Index i = 0; i < 13; ++i) m[static_cast<std::size_t>(i)] = i % 4 == 0; // micro-batch 1: few count
-  for (Index i = 33; i < n; ++i) d.y[i] += 10;                                 // micro-batch 3: large losses
+  for (Index i = 33; i < n; ++i) d.y[i] += 10;                                // micro-batch 3: large losses
   VectorXd full_grad(n);
   const nll::Loss full = nll::nll(Poisson{}, d.eta, d.y, full_grad, {.weight = w, .mask = m});
   const Expected want = reference(poisson_terms(d.eta, d.y), {.weight = widen(w), .mask = widen(m)});
@@ -736,8 +737,8 @@ TEST_CASE("an external normaliser makes micro-batch gradients add up to the full
     grad_of_means.segment(begin, size) = g_mean / static_cast<double>(slices.size());
     sum_of_sums += nll::nll(Poisson{}, eta, y, {.reduction = Reduction::sum, .weight = wb, .mask = mb}).value;
   }
-  CHECK(total_weight == full.total_weight);  // weights are multiples of 1/8: exact
-  CHECK(same_bits(grad, full_grad));          // the same operations per example: the same bits
+  CHECK(total_weight == full.total_weight);        // weights are multiples of 1/8: exact
+  CHECK(same_bits(grad, full_grad));               // the same operations per example: the same bits
   CHECK(ulp_distance(value_sum, full.value) <= 4); // only the order of the additions differs
   CHECK(ulp_distance(sum_of_sums / total_weight, full.value) <= 4);
   // The mean of the micro-batch means is a different number, and so is its gradient.
@@ -760,8 +761,8 @@ TEST_CASE("the normaliser replaces the denominator and leaves total_weight alone
   // A normaliser with nothing counted: Σ over nothing / normaliser = 0, whatever empty_mean says.
   const std::vector<std::uint8_t> none_count(n, 0);
   VectorXd grad = VectorXd::Constant(n, 1234.5);
-  const nll::Loss r = nll::nll(Poisson{}, d.eta, d.y, grad,
-                               {.mask = none_count, .normalizer = 4.0, .empty_mean = EmptyMean::nan});
+  const nll::Loss r =
+      nll::nll(Poisson{}, d.eta, d.y, grad, {.mask = none_count, .normalizer = 4.0, .empty_mean = EmptyMean::nan});
   CHECK(r.value == 0);
   CHECK(r.total_weight == 0);
   CHECK(r.denominator == 4.0);
@@ -795,8 +796,9 @@ TEST_CASE("WeightedMean: weights rescale each loss and the mean divides by the e
     CHECK(by_count.total_weight != by_weight.total_weight);
     const nll::NllOptions base{.weight = w, .mask = mk};
     for (const auto& [family_default_is_count, mode, want] :
-         {std::tuple{false, WeightedMean::family_default, &by_weight}, std::tuple{false, WeightedMean::weight_sum, &by_weight},
-          std::tuple{false, WeightedMean::count, &by_count}, std::tuple{true, WeightedMean::family_default, &by_count},
+         {std::tuple{false, WeightedMean::family_default, &by_weight},
+          std::tuple{false, WeightedMean::weight_sum, &by_weight}, std::tuple{false, WeightedMean::count, &by_count},
+          std::tuple{true, WeightedMean::family_default, &by_count},
           std::tuple{true, WeightedMean::weight_sum, &by_weight}, std::tuple{true, WeightedMean::count, &by_count}}) {
       INFO("masked " << masked << ", family default count " << family_default_is_count << ", mode "
                      << static_cast<int>(mode));
@@ -815,7 +817,8 @@ TEST_CASE("WeightedMean: weights rescale each loss and the mean divides by the e
     }
   }
   // Sum and none do not divide; the count mode changes only total_weight there.
-  const Expected sum_want = reference(poisson, {.reduction = Reduction::sum, .weight = widen(w), .mean_over_count = true});
+  const Expected sum_want =
+      reference(poisson, {.reduction = Reduction::sum, .weight = widen(w), .mean_over_count = true});
   VectorXd grad(n);
   const nll::Loss s = nll::nll(Poisson{}, d.eta, d.y, grad,
                                {.reduction = Reduction::sum, .weight = w, .weighted_mean = WeightedMean::count});
@@ -836,10 +839,10 @@ TEST_CASE("WeightedMean::count with target weights and ignored examples divides 
   for (const nll::KernelPath path : {nll::KernelPath::fused, nll::KernelPath::per_example}) {
     VectorXd grad(n);
     const nll::NllOptions o{.weight = w, .mask = m, .weighted_mean = nll::WeightedMean::count};
-    const nll::Loss r = path == nll::KernelPath::fused
-                            ? nll::detail::run_nll<nll::KernelPath::fused>("nll", Logistic<>{class_weight}, d.x, d.y, &grad, o)
-                            : nll::detail::run_nll<nll::KernelPath::per_example>("nll", Logistic<>{class_weight}, d.x,
-                                                                                  d.y, &grad, o);
+    const nll::Loss r =
+        path == nll::KernelPath::fused
+            ? nll::detail::run_nll<nll::KernelPath::fused>("nll", Logistic<>{class_weight}, d.x, d.y, &grad, o)
+            : nll::detail::run_nll<nll::KernelPath::per_example>("nll", Logistic<>{class_weight}, d.x, d.y, &grad, o);
     check_loss(r, want, n, Reduction::mean);
     check_grad(grad, want);
   }
@@ -957,8 +960,8 @@ TEST_CASE("upstream per-example gradients with Reduction::none are folded in bef
   const std::vector<double> g{0.5, -2.0, 0.0, 3.25, 1.0, -0.125, 7.0, 0.75, 0x1p-10, -1.5, 2.0};
   const std::vector<float> gf(g.begin(), g.end());
   const Expected want =
-      reference(poisson_terms(d.eta, d.y), {.reduction = Reduction::none, .weight = widen(w), .mask = widen(m),
-                                            .upstream = widen(g)});
+      reference(poisson_terms(d.eta, d.y),
+                {.reduction = Reduction::none, .weight = widen(w), .mask = widen(m), .upstream = widen(g)});
   VectorXd grad(n), grad_f(n), plain(n);
   const nll::Loss r =
       nll::nll(Poisson{}, d.eta, d.y, grad, {.reduction = Reduction::none, .weight = w, .mask = m, .upstream = g});
@@ -989,8 +992,8 @@ TEST_CASE("upstream per-example gradients with Reduction::none are folded in bef
   const LogisticData ld = logistic_data(n, 94);
   const std::array<double, 2> cw{1.5, 0.5};
   const Expected want_l =
-      reference(logistic_terms(ld.x, ld.y, cw), {.reduction = Reduction::none, .weight = widen(w), .mask = widen(m),
-                                                 .upstream = widen(g)});
+      reference(logistic_terms(ld.x, ld.y, cw),
+                {.reduction = Reduction::none, .weight = widen(w), .mask = widen(m), .upstream = widen(g)});
   VectorXd fused(n), ref(n);
   const nll::NllOptions options{.reduction = Reduction::none, .weight = w, .mask = m, .upstream = g};
   const nll::Loss rl = nll::nll(Logistic<4>{.class_weight = cw}, ld.x, ld.y, fused, options);
@@ -1093,8 +1096,8 @@ TEST_CASE("examples that do not count add exactly 0 and get a zero gradient, eve
   d.y[6] = kNaN; // masked, NaN target
   for (const Reduction reduction : kReductions) {
     INFO("reduction " << name(reduction));
-    const Expected want =
-        reference(poisson_terms(d.eta, d.y), {.reduction = reduction, .weight = widen(w), .mask = {m.begin(), m.end()}});
+    const Expected want = reference(poisson_terms(d.eta, d.y),
+                                    {.reduction = reduction, .weight = widen(w), .mask = {m.begin(), m.end()}});
     VectorXd grad = VectorXd::Constant(n, 1234.5);
     const nll::Loss r = nll::nll(Poisson{}, d.eta, d.y, grad, {.reduction = reduction, .weight = w, .mask = m});
     CHECK(std::isfinite(r.value));
@@ -1369,8 +1372,9 @@ TEST_CASE("every driver check throws with its exact message and writes nothing")
                         "nll::nll: options.upstream.size() is 4, but must be 0 unless options.reduction is none");
   expect.operator()<DE>({.reduction = Reduction::sum, .upstream = g4},
                         "nll::nll: options.upstream.size() is 4, but must be 0 unless options.reduction is none");
-  expect.operator()<DE>({.weighted_mean = static_cast<nll::WeightedMean>(7)},
-                        "nll::nll: options.weighted_mean is 7, but must be family_default (0), weight_sum (1) or count (2)");
+  expect.operator()<DE>(
+      {.weighted_mean = static_cast<nll::WeightedMean>(7)},
+      "nll::nll: options.weighted_mean is 7, but must be family_default (0), weight_sum (1) or count (2)");
   expect.operator()<DE>({.normalizer = 0.0}, "nll::nll: options.normalizer is 0, but must be finite and > 0");
   expect.operator()<DE>({.normalizer = -3.0}, "nll::nll: options.normalizer is -3, but must be finite and > 0");
   expect.operator()<DE>({.normalizer = kNaN}, "nll::nll: options.normalizer is nan, but must be finite and > 0");

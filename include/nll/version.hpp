@@ -9,6 +9,5 @@
 #define NLL_DETAIL_STR2(x) #x
 #define NLL_DETAIL_STR(x) NLL_DETAIL_STR2(x)
 /// "MAJOR.MINOR.PATCH"
-#define NLL_VERSION_STRING                                                                         \
-  NLL_DETAIL_STR(NLL_VERSION_MAJOR) "." NLL_DETAIL_STR(NLL_VERSION_MINOR) "." NLL_DETAIL_STR(      \
-      NLL_VERSION_PATCH)
+#define NLL_VERSION_STRING                                                                                             \
+  NLL_DETAIL_STR(NLL_VERSION_MAJOR) "." NLL_DETAIL_STR(NLL_VERSION_MINOR) "." NLL_DETAIL_STR(NLL_VERSION_PATCH)

@@ -15,7 +15,8 @@
 namespace nll_test {
 
 /// d f / d x_j at x, by the eighth-order central difference. `f` takes a std::vector<long double>.
-template <class F> long double central_difference(F&& f, std::vector<long double> x, std::size_t j, long double step = 1e-3L) {
+template <class F>
+long double central_difference(F&& f, std::vector<long double> x, std::size_t j, long double step = 1e-3L) {
   static constexpr long double c[4] = {4.0L / 5, -1.0L / 5, 4.0L / 105, -1.0L / 280};
   const long double x0 = x[j];
   const long double h = step * std::max(1.0L, std::fabs(x0));

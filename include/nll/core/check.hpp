@@ -108,24 +108,23 @@ inline std::string indexed(std::string_view argument, long long index) {
 
 /// Fails a check of a whole argument: `nll::f: argument is value, but must be requirement`.
 template <class V>
-[[noreturn]] void fail(ErrorKind kind, std::string_view function, std::string_view argument,
-                       const V& value, std::string_view requirement) {
+[[noreturn]] void fail(ErrorKind kind, std::string_view function, std::string_view argument, const V& value,
+                       std::string_view requirement) {
   detail::raise(kind, detail::make_message(function, argument, value, requirement));
 }
 
 /// Fails a check of one element: `nll::f: argument[index] is value, but must be requirement`.
 template <class V>
-[[noreturn]] void fail_at(ErrorKind kind, std::string_view function, std::string_view argument,
-                          long long index, const V& value, std::string_view requirement) {
-  detail::raise(kind,
-                detail::make_message(function, detail::indexed(argument, index), value, requirement));
+[[noreturn]] void fail_at(ErrorKind kind, std::string_view function, std::string_view argument, long long index,
+                          const V& value, std::string_view requirement) {
+  detail::raise(kind, detail::make_message(function, detail::indexed(argument, index), value, requirement));
 }
 
 /// Checks that a size equals the expected one; `requirement` names where the expectation comes
 /// from, e.g. check_size("cross_entropy", "targets.size()", t.size(), n, "logits.rows()") gives
 /// "nll::cross_entropy: targets.size() is 3, but must be 4 (logits.rows())".
-inline void check_size(std::string_view function, std::string_view argument, long long actual,
-                       long long expected, std::string_view expected_from) {
+inline void check_size(std::string_view function, std::string_view argument, long long actual, long long expected,
+                       std::string_view expected_from) {
   if (actual == expected) return;
   std::string requirement = std::to_string(expected);
   requirement += " (";
@@ -137,17 +136,17 @@ inline void check_size(std::string_view function, std::string_view argument, lon
 /// Checks that `out` has the shape of `x` (rows and columns), naming them `out_name` and `x_name`
 /// in the message: "nll::softmax_rows: out.rows() is 3, but must be 4 (x.rows())".
 template <class X, class Out>
-void check_same_shape(std::string_view function, const X& x, const Out& out,
-                      std::string_view x_name = "x", std::string_view out_name = "out") {
+void check_same_shape(std::string_view function, const X& x, const Out& out, std::string_view x_name = "x",
+                      std::string_view out_name = "out") {
   const auto name = [](std::string_view base, std::string_view member) {
     std::string s(base);
     s += member;
     return s;
   };
-  check_size(function, name(out_name, ".rows()"), static_cast<long long>(out.rows()),
-             static_cast<long long>(x.rows()), name(x_name, ".rows()"));
-  check_size(function, name(out_name, ".cols()"), static_cast<long long>(out.cols()),
-             static_cast<long long>(x.cols()), name(x_name, ".cols()"));
+  check_size(function, name(out_name, ".rows()"), static_cast<long long>(out.rows()), static_cast<long long>(x.rows()),
+             name(x_name, ".rows()"));
+  check_size(function, name(out_name, ".cols()"), static_cast<long long>(out.cols()), static_cast<long long>(x.cols()),
+             name(x_name, ".cols()"));
 }
 
 } // namespace nll

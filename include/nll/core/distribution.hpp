@@ -54,12 +54,11 @@ concept Distribution = requires(const F& family, const Params& params, const Tar
 
 /// A Distribution that also provides the analytic gradient of ℓ_i with respect to θ_i.
 template <class F, class Params, class Targets, class Grad>
-concept DifferentiableDistribution =
-    Distribution<F, Params, Targets> &&
+concept DifferentiableDistribution = Distribution<F, Params, Targets> &&
     requires(const F& family, const Params& params, const Targets& targets, Eigen::Index i, double scale, Grad& grad) {
-      { family.neg_log_prob_grad(params, targets, i, scale, grad) } -> std::convertible_to<double>;
-      family.zero_grad(grad, i);
-    };
+  { family.neg_log_prob_grad(params, targets, i, scale, grad) } -> std::convertible_to<double>;
+  family.zero_grad(grad, i);
+};
 
 /// What the driver hands a family's fused block kernel: examples [begin, begin + size).
 ///
@@ -85,10 +84,13 @@ struct Block {
 
 namespace detail {
 template <class F, class P, class T>
-concept HasCheck = requires(const F& f, const P& p, const T& t, std::string_view fn) { f.check(p, t, fn); };
+concept HasCheck = requires(const F& f, const P& p, const T& t, std::string_view fn) {
+  f.check(p, t, fn);
+};
 template <class F, class P, class T, class G>
-concept HasCheckGradient =
-    requires(const F& f, const P& p, const T& t, G& g, std::string_view fn) { f.check_gradient(p, t, g, fn); };
+concept HasCheckGradient = requires(const F& f, const P& p, const T& t, G& g, std::string_view fn) {
+  f.check_gradient(p, t, g, fn);
+};
 template <class F, class T>
 concept HasIgnored = requires(const F& f, const T& t, Eigen::Index i) {
   { f.ignored(t, i) } -> std::convertible_to<bool>;

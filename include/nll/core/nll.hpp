@@ -33,7 +33,8 @@
 //   options.weight / mask / upstream of the wrong length or not contiguous (invalid_argument); a
 //   negative or non-finite weight, a mask entry other than 0 or 1, upstream without
 //   Reduction::none, a weighted_mean that is not one of the enumerators, a normaliser that is not
-//   finite and positive or given without Reduction::mean (domain_error); and whatever the family's check() and check_gradient() reject.
+//   finite and positive or given without Reduction::mean (domain_error); and whatever the family's check() and
+//   check_gradient() reject.
 // The family's check() runs first, then check_gradient(), then the option checks in that order.
 #pragma once
 
@@ -131,7 +132,8 @@ inline void check_driver_options(std::string_view function, const NllOptions& o,
 /// The family's WeightedMean convention: F::default_weighted_mean when it declares one, else weight_sum.
 template <class F> constexpr WeightedMean family_weighted_mean() {
   if constexpr (requires { F::default_weighted_mean; }) {
-    static_assert(F::default_weighted_mean == WeightedMean::weight_sum || F::default_weighted_mean == WeightedMean::count,
+    static_assert(F::default_weighted_mean == WeightedMean::weight_sum ||
+                      F::default_weighted_mean == WeightedMean::count,
                   "nll: a family's default_weighted_mean must be WeightedMean::weight_sum or WeightedMean::count");
     return F::default_weighted_mean;
   } else {
@@ -228,7 +230,8 @@ double grad_block_per_example(const F& family, const P& params, const T& targets
     const Eigen::Index i = block.begin + k;
     double contribution = 0;
     if (w != 0) {
-      contribution = w * static_cast<double>(family.neg_log_prob_grad(params, targets, i, block.grad_scale_at(k), grad));
+      contribution =
+          w * static_cast<double>(family.neg_log_prob_grad(params, targets, i, block.grad_scale_at(k), grad));
     } else {
       family.zero_grad(grad, i);
     }
@@ -349,13 +352,15 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
 }
 
 template <class F, class P, class T> constexpr void require_distribution() {
-  static_assert(Distribution<F, P, T>,
-                "nll::nll / nll::nll_per_example: the family is not an nll::Distribution for these params and targets. It needs "
-                "`Index num_examples(params, targets) const` and `double neg_log_prob(params, targets, i) const`.");
+  static_assert(
+      Distribution<F, P, T>,
+      "nll::nll / nll::nll_per_example: the family is not an nll::Distribution for these params and targets. It needs "
+      "`Index num_examples(params, targets) const` and `double neg_log_prob(params, targets, i) const`.");
 }
 template <class F, class P, class T, class G> constexpr void require_differentiable() {
   static_assert(DifferentiableDistribution<F, P, T, G>,
-                "nll::nll / nll::nll_per_example: a gradient was requested, but the family is not an nll::DifferentiableDistribution "
+                "nll::nll / nll::nll_per_example: a gradient was requested, but the family is not an "
+                "nll::DifferentiableDistribution "
                 "for this gradient buffer. It needs `double neg_log_prob_grad(params, targets, i, scale, grad) "
                 "const` (writes scale * d(-log p_i)/d(theta_i) into grad) and `void zero_grad(grad, i) const`.");
 }
@@ -371,8 +376,8 @@ template <class F, class P, class T>
 Loss nll(const F& family, const P& params, const T& targets, const NllOptions& options = {}) {
   detail::require_distribution<F, P, T>();
   if constexpr (Distribution<F, P, T>) {
-    return detail::run_nll<KernelPath::fused>("nll", family, params, targets,
-                                              static_cast<detail::NoGradient*>(nullptr), options);
+    return detail::run_nll<KernelPath::fused>("nll", family, params, targets, static_cast<detail::NoGradient*>(nullptr),
+                                              options);
   } else {
     return {};
   }

@@ -40,6 +40,19 @@ enum class WeightedMean {
                   ///< w_i rescales example i's loss; an example of weight 0 still counts as present
 };
 
+namespace detail {
+/// A contiguous, sized range that is not an Eigen object (std::vector, std::array, std::span, …).
+template <class Range>
+concept ContiguousNonEigenRange = std::ranges::contiguous_range<Range> && std::ranges::sized_range<Range> &&
+    !std::is_base_of_v<Eigen::EigenBase<std::remove_cvref_t<Range>>, std::remove_cvref_t<Range>>;
+/// An Eigen object with directly accessible storage.
+template <class Derived>
+concept DirectAccess = requires(const Derived& v) {
+  v.data();
+  v.innerStride();
+};
+} // namespace detail
+
 /// A non-owning view of one number per example: per-example weights, a mask, upstream gradients.
 /// Binds to contiguous float, double, bool, uint8, int32 or int64 data: Eigen vectors (Matrix,
 /// Array, Map, Ref with unit inner stride), std::vector (not vector<bool>), std::array, std::span,
@@ -59,18 +72,12 @@ public:
   ExampleView(const std::int64_t* data, std::ptrdiff_t size) : data_(data), size_(size), kind_(Kind::i64) {}
 
   /// Any contiguous range of a supported element type (std::vector, std::array, std::span, …).
-  template <class Range>
-    requires std::ranges::contiguous_range<Range> && std::ranges::sized_range<Range> &&
-             (!std::is_base_of_v<Eigen::EigenBase<std::remove_cvref_t<Range>>, std::remove_cvref_t<Range>>)
+  template <detail::ContiguousNonEigenRange Range>
   ExampleView(const Range& range) // NOLINT(google-explicit-constructor): a view, like std::span
       : ExampleView(std::ranges::data(range), static_cast<std::ptrdiff_t>(std::ranges::size(range))) {}
 
   /// An Eigen vector with directly accessible storage.
-  template <class Derived>
-    requires requires(const Derived& v) {
-      v.data();
-      v.innerStride();
-    }
+  template <detail::DirectAccess Derived>
   ExampleView(const Eigen::DenseBase<Derived>& v) // NOLINT(google-explicit-constructor)
       : ExampleView(v.derived().data(), static_cast<std::ptrdiff_t>(v.size())) {
     static_assert(Derived::IsVectorAtCompileTime || Derived::ColsAtCompileTime == Eigen::Dynamic ||
@@ -136,13 +143,13 @@ private:
 ///   weighted_mean  with Reduction::mean and weights: divide by the total weight (weight_sum) or by
 ///               the number of examples that count (count); family_default (the default) takes
 ///               the family's convention, which is PyTorch's for the loss of the same name.
-#define NLL_DRIVER_OPTION_FIELDS                                                                   \
-  ::nll::Reduction reduction = ::nll::Reduction::mean;                                             \
-  ::nll::ExampleView weight = {};                                                                  \
-  ::nll::ExampleView mask = {};                                                                    \
-  ::std::optional<double> normalizer = ::std::nullopt;                                             \
-  ::nll::EmptyMean empty_mean = ::nll::EmptyMean::zero;                                            \
-  ::nll::ExampleView upstream = {};                                                                \
+#define NLL_DRIVER_OPTION_FIELDS                                                                                       \
+  ::nll::Reduction reduction = ::nll::Reduction::mean;                                                                 \
+  ::nll::ExampleView weight = {};                                                                                      \
+  ::nll::ExampleView mask = {};                                                                                        \
+  ::std::optional<double> normalizer = ::std::nullopt;                                                                 \
+  ::nll::EmptyMean empty_mean = ::nll::EmptyMean::zero;                                                                \
+  ::nll::ExampleView upstream = {};                                                                                    \
   ::nll::WeightedMean weighted_mean = ::nll::WeightedMean::family_default;
 
 /// The options the generic driver owns (see NLL_DRIVER_OPTION_FIELDS for each field).

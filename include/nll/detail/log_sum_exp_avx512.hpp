@@ -72,8 +72,8 @@ struct ExpConstants {
                                 1.54221082540794082361f, 1.61049033194925430818f, 1.68179283050742908606f,
                                 1.75625216037329948311f, 1.83400808640934246349f, 1.91520656139714729387f); // 2^(j/16)
   __m512 sixteen_over_ln2 = _mm512_set1_ps(23.0831206542234145181f);
-  __m512 shifter = _mm512_set1_ps(12582912.0f);           // 1.5·2^23: adding it rounds to an integer
-  __m512 minus_ln2_hi = _mm512_set1_ps(-0.0433197021484375f); // ln2/16 to 12 bits: n·hi is exact for |n| < 2^12
+  __m512 shifter = _mm512_set1_ps(12582912.0f);                    // 1.5·2^23: adding it rounds to an integer
+  __m512 minus_ln2_hi = _mm512_set1_ps(-0.0433197021484375f);      // ln2/16 to 12 bits: n·hi is exact for |n| < 2^12
   __m512 minus_ln2_lo = _mm512_set1_ps(-1.99663655908183840e-06f); // ln2/16 − hi
   __m512 c3 = _mm512_set1_ps(1.0f / 6.0f);
   __m512 c2 = _mm512_set1_ps(0.5f);
@@ -96,7 +96,7 @@ inline ExpReduced exp_reduce(__m512 d, const ExpConstants& c) {
   r = _mm512_fmadd_ps(n, c.minus_ln2_lo, r);
   __m512 q = _mm512_fmadd_ps(c.c3, r, c.c2);
   q = _mm512_fmadd_ps(q, r, c.one);
-  const __m512 expm1_r = _mm512_mul_ps(q, r); // r + r²/2 + r³/6
+  const __m512 expm1_r = _mm512_mul_ps(q, r);                                  // r + r²/2 + r³/6
   const __m512 table = _mm512_permutexvar_ps(_mm512_castps_si512(t), c.table); // T[n mod 16]
   return {t, _mm512_fmadd_ps(table, expm1_r, table)};
 }

@@ -11,15 +11,9 @@ namespace nll::detail {
 
 /// The type a kernel computes and accumulates in for inputs of type T: float for float and the
 /// 16-bit formats (Eigen::half, Eigen::bfloat16), T itself for double and long double.
-template <class T> struct accumulator {
-  using type = T;
-};
-template <> struct accumulator<Eigen::half> {
-  using type = float;
-};
-template <> struct accumulator<Eigen::bfloat16> {
-  using type = float;
-};
+template <class T> struct accumulator { using type = T; };
+template <> struct accumulator<Eigen::half> { using type = float; };
+template <> struct accumulator<Eigen::bfloat16> { using type = float; };
 template <class T> using accumulator_t = typename accumulator<std::remove_cv_t<T>>::type;
 
 /// True for the scalar types the library accepts as model outputs.

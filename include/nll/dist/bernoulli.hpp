@@ -57,8 +57,8 @@
 #include "../core/distribution.hpp"
 #include "../core/nll.hpp"
 #include "../core/options.hpp"
-#include "../detail/numeric.hpp"
 #include "../detail/log_sum_exp_avx512.hpp"
+#include "../detail/numeric.hpp"
 #include "../math/exp.hpp"
 
 namespace nll {
@@ -172,7 +172,8 @@ struct BceLogitsKernel {
 
   /// The rest of packet_generic, given e = exp_neg_abs_generic(x).
   template <bool kGrad, bool kUnitPosWeight, class Packet>
-  static Packet packet_generic_given_exp(const Packet& x, const Packet& y, const Packet& pw, const Packet& e, Packet& d) {
+  static Packet packet_generic_given_exp(const Packet& x, const Packet& y, const Packet& pw, const Packet& e,
+                                         Packet& d) {
     using namespace Eigen::internal;
     using A = typename unpacket_traits<Packet>::type;
     const Packet one = pset1<Packet>(A(1));
@@ -235,7 +236,8 @@ struct BceLogitsKernel {
 
   /// The rest of packet_avx512, given e = exp_neg_abs_avx512(x).
   template <bool kGrad, bool kUnitPosWeight>
-  static __m512 packet_avx512_given_exp(const __m512& x, const __m512& y, const __m512& pw, const __m512& e, __m512& d) {
+  static __m512 packet_avx512_given_exp(const __m512& x, const __m512& y, const __m512& pw, const __m512& e,
+                                        __m512& d) {
     const __m512 zero = _mm512_setzero_ps();
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 ax = _mm512_abs_ps(x);
@@ -245,11 +247,12 @@ struct BceLogitsKernel {
     const __m512 a = _mm512_sub_ps(one, y);
     const __m512 b = kUnitPosWeight ? y : _mm512_mul_ps(pw, y);
     const __mmask16 pos = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ); // false for NaN
-    const __m512 coeff = _mm512_mask_blend_ps(pos, b, a);           // pos ? a : b
+    const __m512 coeff = _mm512_mask_blend_ps(pos, b, a);          // pos ? a : b
     const __mmask16 nonzero = _mm512_cmp_ps_mask(coeff, zero, _CMP_NEQ_UQ);
     // coeff·|x| + L·log1p(e), the first term left out where coeff = 0 (even for |x| = inf).
-    const __m512 loss = kUnitPosWeight ? _mm512_mask3_fmadd_ps(coeff, ax, lg, nonzero)
-                                       : _mm512_fmadd_ps(_mm512_add_ps(a, b), lg, _mm512_maskz_mul_ps(nonzero, coeff, ax));
+    const __m512 loss = kUnitPosWeight
+                            ? _mm512_mask3_fmadd_ps(coeff, ax, lg, nonzero)
+                            : _mm512_fmadd_ps(_mm512_add_ps(a, b), lg, _mm512_maskz_mul_ps(nonzero, coeff, ax));
     if constexpr (kGrad) {
       const __m512 er = _mm512_mul_ps(e, rcp);
       const __m512 sp = _mm512_mask_blend_ps(pos, er, rcp); // σ(x)
@@ -322,11 +325,7 @@ struct BceProbsKernel {
   }
 };
 
-template <class A>
-inline constexpr bool kVectorisedBce =
-    (std::is_same_v<A, float> || std::is_same_v<A, double>) && Eigen::internal::packet_traits<A>::Vectorizable &&
-    Eigen::internal::packet_traits<A>::HasExp && Eigen::internal::packet_traits<A>::HasLog &&
-    Eigen::internal::packet_traits<A>::HasDiv;
+template <class A> inline constexpr bool kVectorisedBce = vectorised_float_math<A, true>();
 
 /// Labels that are all exactly 0 or 1, packed one bit per element by the label check (bit i mod 16
 /// of word i div 16 is label i, in the column-major element order). The logits kernel then reads 2
@@ -344,7 +343,9 @@ struct HardLabels {
     return static_cast<std::uint16_t>(word >> (i % 16));
   }
   /// The label of element i.
-  float label(Eigen::Index i) const { return ((bits[static_cast<std::size_t>(i / 16)] >> (i % 16)) & 1u) ? 1.0f : 0.0f; }
+  float label(Eigen::Index i) const {
+    return ((bits[static_cast<std::size_t>(i / 16)] >> (i % 16)) & 1u) ? 1.0f : 0.0f;
+  }
 };
 
 /// The elements whose losses bce_run sums in float lanes before adding the lane sums in double.
@@ -394,8 +395,8 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
             finish(acc, l, d);
           }
           total_lo = _mm512_add_pd(total_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
-          total_hi = _mm512_add_pd(
-              total_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
+          total_hi = _mm512_add_pd(total_hi,
+                                   _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
         }
       };
       if (hard && kUnitPosWeight) {
@@ -436,8 +437,8 @@ double bce_run_impl(const A* x, const A* y, A* g, Eigen::Index n, A pw, A unifor
         } else {
           for (k = start; k < end; k += kWidth) {
             Packet d;
-            const Packet l = Kernel::template packet<kGrad, kUnitPosWeight>(ploadu<Packet>(x + k), ploadu<Packet>(y + k),
-                                                                           pwv, d);
+            const Packet l =
+                Kernel::template packet<kGrad, kUnitPosWeight>(ploadu<Packet>(x + k), ploadu<Packet>(y + k), pwv, d);
             finish(acc, l, d);
           }
         }
@@ -465,9 +466,11 @@ double bce_run(const A* x, const A* y, A* g, Eigen::Index n, A pw, A uniform_sca
                const HardLabels* hard = nullptr, Eigen::Index first = 0) {
   if constexpr (Kernel::kUsesPosWeight) {
     if (pw == A(1))
-      return bce_run_impl<Kernel, kGrad, true, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss, hard, first);
+      return bce_run_impl<Kernel, kGrad, true, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss, hard,
+                                                                   first);
   }
-  return bce_run_impl<Kernel, kGrad, false, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss, hard, first);
+  return bce_run_impl<Kernel, kGrad, false, A, kGenericPackets>(x, y, g, n, pw, uniform_scale, scales, loss, hard,
+                                                                first);
 }
 
 /// The address of element (r, c) of a direct-access Eigen object, or null for an expression.
@@ -499,9 +502,9 @@ template <class X> bool contiguous_run(const X& x, Eigen::Index i, Eigen::Index 
     const Eigen::Index outer = x.outerStride();
     const Eigen::Index rs = Plain::IsRowMajor ? outer : inner;
     const Eigen::Index cs = Plain::IsRowMajor ? inner : outer;
-    if (rows == 1) return cs == 1;                    // a row: consecutive columns
-    if (i % rows + len <= rows) return rs == 1;        // within one column
-    return rs == 1 && (cs == rows || x.cols() == 1);   // across columns: no gap between them
+    if (rows == 1) return cs == 1;                   // a row: consecutive columns
+    if (i % rows + len <= rows) return rs == 1;      // within one column
+    return rs == 1 && (cs == rows || x.cols() == 1); // across columns: no gap between them
   } else {
     (void)x;
     (void)i;
@@ -539,8 +542,8 @@ double bce_block(const P& params, const T& targets, const Block& block, G* grad,
                        (!kGrad || contiguous_run(*grad, i, len))))
       len = std::min(len, rows - at.row);
     const A pw = by_column ? static_cast<A>(pos_weight[at.col]) : A(1);
-    const bool direct = contiguous_run(params, i, len) && contiguous_run(targets, i, len) &&
-                        (!kGrad || contiguous_run(*grad, i, len));
+    const bool direct =
+        contiguous_run(params, i, len) && contiguous_run(targets, i, len) && (!kGrad || contiguous_run(*grad, i, len));
     if (!direct) {
       // Expressions and strided storage: the scalar kernel, element by element.
       for (Eigen::Index k = 0; k < len; ++k) {
@@ -694,7 +697,7 @@ void check_unit_interval(std::string_view function, std::string_view name, const
 template <class S, class Y>
 inline constexpr bool kPackableLabels =
 #if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
-    std::is_same_v<S, float> && std::is_same_v<Y, float>;
+    std::is_same_v<S, float>&& std::is_same_v<Y, float>;
 #else
     false;
 #endif
@@ -730,6 +733,10 @@ inline bool pack_hard_labels(const float* y, Eigen::Index n, HardLabels& out) {
   return bad != 0;
 }
 #endif
+
+/// A gradient argument: an Eigen dense object (so an options struct is never taken for one).
+template <class G>
+concept DenseGradient = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>;
 
 template <class X> constexpr void require_dense() {
   static_assert(std::is_base_of_v<Eigen::DenseBase<X>, X>,
@@ -770,8 +777,9 @@ template <class Kernel> struct BernoulliBase {
     using A = accumulator_t<typename P::Scalar>;
     const ElementIndex e = element_index(params, i);
     A d = A(0);
-    const A l = Kernel::template scalar<true>(static_cast<A>(params.coeff(e.row, e.col)),
-                                              static_cast<A>(targets.coeff(e.row, e.col)), column_pos_weight<A>(e.col), d);
+    const A l =
+        Kernel::template scalar<true>(static_cast<A>(params.coeff(e.row, e.col)),
+                                      static_cast<A>(targets.coeff(e.row, e.col)), column_pos_weight<A>(e.col), d);
     grad.coeffRef(e.row, e.col) = static_cast<typename G::Scalar>(static_cast<A>(scale) * d);
     return static_cast<double>(l);
   }
@@ -891,9 +899,9 @@ template <class DX, class DY>
 Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const Eigen::DenseBase<DY>& labels,
                                       const BinaryCrossEntropyOptions& options = {}) {
   detail::HardLabels packed;
-  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight, &packed}},
-                                            logits.derived(), labels.derived(),
-                                            static_cast<detail::NoGradient*>(nullptr), driver_options(options));
+  return detail::run_nll<KernelPath::fused>(
+      "binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight, &packed}}, logits.derived(), labels.derived(),
+      static_cast<detail::NoGradient*>(nullptr), driver_options(options));
 }
 
 /// The same, and the gradient of the value with respect to the logits written into `grad` (same
@@ -901,13 +909,13 @@ Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const 
 ///   ∂value/∂x_i = s_i·((1 − y_i)·σ(x_i) − p_c·y_i·σ(−x_i)) = s_i·(L_i·σ(x_i) − p_c·y_i),
 /// s_i = w_i/D (sum, mean) or g_i·w_i (none, upstream g). Same throws; nothing is written to grad
 /// when a check fails.
-template <class DX, class DY, class G>
-  requires std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>
+template <class DX, class DY, detail::DenseGradient G>
 Loss binary_cross_entropy_with_logits(const Eigen::DenseBase<DX>& logits, const Eigen::DenseBase<DY>& labels, G&& grad,
                                       const BinaryCrossEntropyOptions& options = {}) {
   detail::HardLabels packed;
-  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits", Bernoulli{{options.pos_weight, &packed}},
-                                            logits.derived(), labels.derived(), &grad, driver_options(options));
+  return detail::run_nll<KernelPath::fused>("binary_cross_entropy_with_logits",
+                                            Bernoulli{{options.pos_weight, &packed}}, logits.derived(),
+                                            labels.derived(), &grad, driver_options(options));
 }
 
 /// Binary cross entropy on probabilities q ∈ [0, 1], matching torch.nn.functional.binary_cross_entropy:
@@ -926,8 +934,7 @@ Loss binary_cross_entropy(const Eigen::DenseBase<DX>& probs, const Eigen::DenseB
 /// The same, and the gradient written into `grad` (same shape as probs; may alias it), with
 /// PyTorch 1.13's backward: ∂value/∂q_i = s_i·(q_i − y_i)/max((1 − q_i)·q_i, 1e-12) (the eps in
 /// the computing type). Same throws; nothing is written to grad when a check fails.
-template <class DX, class DY, class G>
-  requires std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<G>>, std::remove_cvref_t<G>>
+template <class DX, class DY, detail::DenseGradient G>
 Loss binary_cross_entropy(const Eigen::DenseBase<DX>& probs, const Eigen::DenseBase<DY>& labels, G&& grad,
                           const BinaryCrossEntropyOptions& options = {}) {
   return detail::run_nll<KernelPath::fused>("binary_cross_entropy", BernoulliProbs{{options.pos_weight}},

@@ -69,8 +69,7 @@
 // The AVX-512 block kernel of the fused row kernel (detail::avx512_categorical below): compiled when
 // the translation unit has AVX-512F (e.g. -march=native on an AVX-512 machine) and Eigen vectorises
 // with it, unless NLL_NO_AVX512 is defined (then the Eigen-packet kernel runs, as on other machines).
-#if defined(__AVX512F__) && defined(EIGEN_VECTORIZE_AVX512) && !defined(EIGEN_DONT_VECTORIZE) && \
-    !defined(NLL_NO_AVX512)
+#if defined(__AVX512F__) && defined(EIGEN_VECTORIZE_AVX512) && !defined(EIGEN_DONT_VECTORIZE) && !defined(NLL_NO_AVX512)
 #define NLL_CATEGORICAL_AVX512 1
 #include <immintrin.h>
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -147,9 +146,7 @@ struct KlDivOptions {
 
 /// Soft targets given as logits: the target distribution is the softmax of each row (over the
 /// kept classes). Made by nll::as_logits; holds a reference to the expression.
-template <class Derived> struct LogitTargets {
-  const Derived& logits;
-};
+template <class Derived> struct LogitTargets { const Derived& logits; };
 
 /// Wraps a matrix of logits so that cross_entropy uses softmax(p_logits) as its probability
 /// targets: nll::cross_entropy(q_logits, nll::as_logits(p_logits)) is H(softmax(p), softmax(q)).
@@ -165,16 +162,17 @@ template <class D> struct is_logit_targets<LogitTargets<D>> : std::true_type {};
 /// An integer vector of class indices: an Eigen vector of an integer type, or a sized random-access
 /// range (std::vector<int>, std::vector<std::int64_t>, std::span, …) of integers.
 template <class T>
-concept ClassIndexTargets =
-    (std::is_base_of_v<Eigen::EigenBase<T>, T> && requires { typename T::Scalar; } &&
-     std::is_integral_v<typename Eigen::internal::traits<T>::Scalar>) ||
-    (!std::is_base_of_v<Eigen::EigenBase<T>, T> && std::ranges::random_access_range<const T> &&
-     std::ranges::sized_range<const T> && std::is_integral_v<std::ranges::range_value_t<const T>>);
+concept ClassIndexTargets = (std::is_base_of_v<Eigen::EigenBase<T>, T> && requires { typename T::Scalar; } &&
+                             std::is_integral_v<typename Eigen::internal::traits<T>::Scalar>) ||
+                            (!std::is_base_of_v<Eigen::EigenBase<T>, T> && std::ranges::random_access_range<const T> &&
+                             std::ranges::sized_range<const T> &&
+                             std::is_integral_v<std::ranges::range_value_t<const T>>);
 
 /// A matrix of target probabilities (any Eigen expression of a floating scalar).
 template <class T>
-concept ProbabilityTargets = std::is_base_of_v<Eigen::EigenBase<T>, T> && requires { typename T::Scalar; } &&
-                             is_supported_scalar_v<std::remove_cv_t<typename Eigen::internal::traits<T>::Scalar>>;
+concept ProbabilityTargets = std::is_base_of_v<Eigen::EigenBase<T>, T> && requires {
+  typename T::Scalar;
+} && is_supported_scalar_v<std::remove_cv_t<typename Eigen::internal::traits<T>::Scalar>>;
 
 template <class T> Eigen::Index index_count(const T& t) {
   if constexpr (std::is_base_of_v<Eigen::EigenBase<T>, T>) {
@@ -477,7 +475,7 @@ struct ExpConstants {
                                    1.8340081f, 1.87416768f, 1.91520655f, 1.95714414f); // j >= 16
   __m512 floor_arg = _mm512_set1_ps(-110.0f); // exp(−110) ≈ 1.7e−48 rounds to 0 in float
   __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-  __m512 shifter = _mm512_set1_ps(393216.0f);               // 1.5·2^18: adding it rounds to a multiple of 1/32
+  __m512 shifter = _mm512_set1_ps(393216.0f);                // 1.5·2^18: adding it rounds to a multiple of 1/32
   __m512 minus_ln2_hi = _mm512_set1_ps(-0.693145751953125f); // ln 2 = hi + lo
   __m512 minus_ln2_lo = _mm512_set1_ps(-1.428606765330187e-06f);
   __m512 c1 = _mm512_set1_ps(1.00001477185f); // minimax (relative) e^r ≈ 1 + r·(c1 + c2·r), |r| ≤ ln2/64
@@ -683,8 +681,7 @@ public:
         if (!(m == 0 || m == 1))
           fail_at(ErrorKind::value, fn, "options.class_mask", static_cast<long long>(k), m, "0 or 1");
       }
-      if (kept_ == 0)
-        fail(ErrorKind::value, fn, "the number of classes options.class_mask keeps", 0LL, ">= 1");
+      if (kept_ == 0) fail(ErrorKind::value, fn, "the number of classes options.class_mask keeps", 0LL, ">= 1");
     }
     if (!(label_smoothing_ >= 0 && label_smoothing_ <= 1))
       fail(ErrorKind::value, fn, "options.label_smoothing", label_smoothing_, "in [0, 1]");
@@ -783,9 +780,8 @@ public:
 
   /// Writes the "not evaluated" values into the per-row outputs of the rows that did not count.
   template <class T> void fill_outputs_of_rows_not_counting(const T& targets, const NllOptions& o, bool all) const {
-    const Eigen::Index n = static_cast<Eigen::Index>(
-        std::max({outputs_.log_sum_exp.size(), outputs_.argmax.size(), outputs_.target_is_argmax.size(),
-                  outputs_.loss.size()}));
+    const Eigen::Index n = static_cast<Eigen::Index>(std::max(
+        {outputs_.log_sum_exp.size(), outputs_.argmax.size(), outputs_.target_is_argmax.size(), outputs_.loss.size()}));
     for (Eigen::Index i = 0; i < n; ++i) {
       bool counts = !all;
       if (counts && !o.mask.empty() && o.mask[i] == 0) counts = false;
@@ -815,7 +811,8 @@ private:
     if (v.empty()) return;
     if (detail::view_is_strided(v))
       fail(ErrorKind::shape, fn, name + ".innerStride()", "not 1", "1 (contiguous storage)");
-    check_size(fn, name + ".size()", static_cast<long long>(v.size()), static_cast<long long>(c), "the number of classes");
+    check_size(fn, name + ".size()", static_cast<long long>(v.size()), static_cast<long long>(c),
+               "the number of classes");
   }
 
   static void check_output(std::string_view fn, std::string_view name, std::size_t size, Eigen::Index n) {
@@ -837,7 +834,9 @@ private:
   }
 
   bool kept(Eigen::Index c) const { return keep_.empty() || keep_[static_cast<std::size_t>(c)]; }
-  double class_w(Eigen::Index c) const { return class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(c)]; }
+  double class_w(Eigen::Index c) const {
+    return class_weight_.empty() ? 1.0 : class_weight_[static_cast<std::size_t>(c)];
+  }
   Eigen::Index kept_count(Eigen::Index c) const { return keep_.empty() ? c : static_cast<Eigen::Index>(kept_); }
 
   void write_outputs(Eigen::Index i, double lse, Eigen::Index argmax, bool hit, double loss) const {
@@ -994,10 +993,9 @@ private:
           g.coeffRef(k) = GS(0);
           continue;
         }
-        const Real p = (a == 0 || z[k] == -std::numeric_limits<Acc>::infinity())
-                           ? Real(0)
-                           : finite_max ? std::exp((static_cast<Real>(z[k]) - static_cast<Real>(m)) - log_s)
-                                        : std::exp(static_cast<Real>(z[k]) - lse);
+        const Real p = (a == 0 || z[k] == -std::numeric_limits<Acc>::infinity()) ? Real(0)
+                       : finite_max ? std::exp((static_cast<Real>(z[k]) - static_cast<Real>(m)) - log_s)
+                                    : std::exp(static_cast<Real>(z[k]) - lse);
         Real d = scale * (p * a - b[k]);
         if (logits) d *= cap ? static_cast<Real>(dz[k]) * t_factor : t_factor;
         g.coeffRef(k) = static_cast<GS>(d);
@@ -1012,7 +1010,8 @@ private:
       m.data();
       m.outerStride();
       m.innerStride();
-    } && static_cast<bool>(M::IsRowMajor);
+    }
+    &&static_cast<bool>(M::IsRowMajor);
   }
 
   template <class P, class T, class G> bool fast_eligible(const P& params, const G* grad) const {
@@ -1164,9 +1163,9 @@ private:
         const char* next =
             params.outerStride() == c // a contiguous matrix: straight on across rows (a prefetch never faults)
                 ? reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(row + start) + detail::kPrefetchBytes)
-            : b + 1 < num_blocks    ? reinterpret_cast<const char*>(row + start + kBlock)
-            : i + 1 < params.rows() ? reinterpret_cast<const char*>(row + params.outerStride())
-                                    : nullptr;
+                : b + 1 < num_blocks      ? reinterpret_cast<const char*>(row + start + kBlock)
+                  : i + 1 < params.rows() ? reinterpret_cast<const char*>(row + params.outerStride())
+                                          : nullptr;
         const char* pf = in_place ? nullptr : next;
         constexpr int kPf = static_cast<int>(sizeof(S));
         // 16-bit gradients: fetch this block's gradient lines for writing while the exponentials
@@ -1174,9 +1173,11 @@ private:
         char* pw = nullptr;
         if constexpr (kGrad && !kWide) pw = reinterpret_cast<char*>(grad->data() + i * grad->outerStride() + start);
         if (eps > 0) {
-          block_count = detail::block_exp_sum<kGrad, true, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
+          block_count =
+              detail::block_exp_sum<kGrad, true, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
         } else {
-          block_count = detail::block_exp_sum<kGrad, false, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
+          block_count =
+              detail::block_exp_sum<kGrad, false, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
         }
         count += block_count;
         rest += block_rest;
@@ -1221,7 +1222,8 @@ private:
         S* g = grad->data() + i * grad->outerStride();
         for (Eigen::Index b = 0; b < num_blocks; ++b) {
           const Eigen::Index start = b * kBlock, len = std::min(kBlock, c - start);
-          const Acc factor = static_cast<Acc>(alpha * std::exp(static_cast<double>(block_m[b]) - static_cast<double>(m)));
+          const Acc factor =
+              static_cast<Acc>(alpha * std::exp(static_cast<double>(block_m[b]) - static_cast<double>(m)));
           if constexpr (kWide) {
             detail::row_affine(e + start, g + start, len, factor, beta);
             if (y >= start && y < start + len) g[y] -= at_target;
@@ -1390,7 +1392,8 @@ struct SoftmaxEntropy {
   template <class P, class T> void check(const P& p, const T&, std::string_view fn) const {
     detail::check_classes(fn, "logits", p.cols());
   }
-  template <class P, class T, class G> void check_gradient(const P& p, const T&, const G& g, std::string_view fn) const {
+  template <class P, class T, class G>
+  void check_gradient(const P& p, const T&, const G& g, std::string_view fn) const {
     check_same_shape(fn, p, g, "logits", "grad");
   }
   template <class P, class T> double neg_log_prob(const P& x, const T&, Eigen::Index i) const {
@@ -1436,7 +1439,8 @@ struct SoftmaxKl {
     detail::check_classes(fn, "q_logits", q.cols());
     check_same_shape(fn, q, p.logits, "q_logits", "p_logits");
   }
-  template <class P, class T, class G> void check_gradient(const P& q, const T&, const G& g, std::string_view fn) const {
+  template <class P, class T, class G>
+  void check_gradient(const P& q, const T&, const G& g, std::string_view fn) const {
     check_same_shape(fn, q, g, "q_logits", "grad");
   }
   template <class P, class T> double neg_log_prob(const P& q, const T& p, Eigen::Index i) const {
@@ -1489,7 +1493,8 @@ struct PointwiseKl {
       }
     }
   }
-  template <class P, class T, class G> void check_gradient(const P& x, const T&, const G& g, std::string_view fn) const {
+  template <class P, class T, class G>
+  void check_gradient(const P& x, const T&, const G& g, std::string_view fn) const {
     check_same_shape(fn, x, g, "input", "grad");
   }
   /// elementwise_mean: each row stands for C elements in the mean's denominator.

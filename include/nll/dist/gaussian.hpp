@@ -80,6 +80,7 @@
 #include "../core/distribution.hpp"
 #include "../core/nll.hpp"
 #include "../core/options.hpp"
+#include "../math/exp.hpp"
 
 namespace nll {
 
@@ -226,19 +227,11 @@ template <class T> struct LogVarFormula {
   }
 };
 
-template <class T>
-inline constexpr bool kVectorisedGaussian =
-    (std::is_same_v<T, float> || std::is_same_v<T, double>) && Eigen::internal::packet_traits<T>::Vectorizable &&
-    Eigen::internal::packet_traits<T>::HasExp && Eigen::internal::packet_traits<T>::HasLog &&
-    Eigen::internal::packet_traits<T>::HasDiv;
+template <class T> inline constexpr bool kVectorisedGaussian = vectorised_float_math<T, true>();
 
 /// The SIMD packet of T when the formulas vectorise for T, else T itself.
-template <class T, bool kVectorised> struct gaussian_packet {
-  using type = T;
-};
-template <class T> struct gaussian_packet<T, true> {
-  using type = typename Eigen::internal::packet_traits<T>::type;
-};
+template <class T, bool kVectorised> struct gaussian_packet { using type = T; };
+template <class T> struct gaussian_packet<T, true> { using type = typename Eigen::internal::packet_traits<T>::type; };
 
 /// The var entry of element (r, c) for a var laid out as `shape`.
 template <class T> T var_at(const ConstMatrixRef<T>& var, VarShape shape, Eigen::Index r, Eigen::Index c) {
@@ -252,8 +245,8 @@ template <class T> T var_at(const ConstMatrixRef<T>& var, VarShape shape, Eigen:
 
 /// The per-example path: the formula on the scalars of element i.
 template <class Formula, class T>
-void element_terms(const Formula& formula, const ConstMatrixRef<T>& mean, const ConstMatrixRef<T>* var,
-                   VarShape shape, const ConstMatrixRef<T>& target, Eigen::Index i, T& loss, T& g_mean, T& g_var) {
+void element_terms(const Formula& formula, const ConstMatrixRef<T>& mean, const ConstMatrixRef<T>* var, VarShape shape,
+                   const ConstMatrixRef<T>& target, Eigen::Index i, T& loss, T& g_mean, T& g_var) {
   const Eigen::Index rows = mean.rows();
   const Eigen::Index r = i % rows, c = i / rows;
   const T v = var ? var_at(*var, shape, r, c) : T(0);
@@ -266,9 +259,8 @@ void element_terms(const Formula& formula, const ConstMatrixRef<T>& mean, const 
 /// alias an input. Uniform blocks sum the losses in float packets for at most 4 packets and then
 /// in double; weighted blocks apply weight and scale per element in double.
 template <class Formula, class T>
-double fused_block(const Formula& formula, const ConstMatrixRef<T>& mean, const ConstMatrixRef<T>* var,
-                   VarShape shape, const ConstMatrixRef<T>& target, const Block& block, MatrixRef<T>* g_mean,
-                   MatrixRef<T>* g_var) {
+double fused_block(const Formula& formula, const ConstMatrixRef<T>& mean, const ConstMatrixRef<T>* var, VarShape shape,
+                   const ConstMatrixRef<T>& target, const Block& block, MatrixRef<T>* g_mean, MatrixRef<T>* g_var) {
   using namespace Eigen::internal;
   using Packet = typename gaussian_packet<T, kVectorisedGaussian<T>>::type;
   constexpr Eigen::Index kPacket = kVectorisedGaussian<T> ? Eigen::Index(packet_traits<T>::size) : 1;
@@ -399,7 +391,8 @@ template <class T> bool any_negative(const T* x, Eigen::Index n) {
 /// Throws for the first negative entry of var (NaN passes: it propagates into the loss).
 template <class T> void check_var_nonnegative(std::string_view function, const ConstMatrixRef<T>& var) {
   bool negative = false;
-  for (Eigen::Index c = 0; c < var.cols() && !negative; ++c) negative = any_negative(var.data() + c * var.outerStride(), var.rows());
+  for (Eigen::Index c = 0; c < var.cols() && !negative; ++c)
+    negative = any_negative(var.data() + c * var.outerStride(), var.rows());
   if (!negative) return;
   for (Eigen::Index c = 0; c < var.cols(); ++c)
     for (Eigen::Index r = 0; r < var.rows(); ++r)
@@ -439,8 +432,8 @@ template <class T, class Derived> struct LearnedVarianceBase {
     g.var(i % rows, i / rows) = T(0);
   }
   double neg_log_prob_block(const GaussianParams<T>& p, const ConstMatrixRef<T>& target, const Block& block) const {
-    return fused_block(self().formula(), p.mean, &p.var, shape_of(p), target, block, static_cast<MatrixRef<T>*>(nullptr),
-                       static_cast<MatrixRef<T>*>(nullptr));
+    return fused_block(self().formula(), p.mean, &p.var, shape_of(p), target, block,
+                       static_cast<MatrixRef<T>*>(nullptr), static_cast<MatrixRef<T>*>(nullptr));
   }
   double neg_log_prob_grad_block(const GaussianParams<T>& p, const ConstMatrixRef<T>& target, const Block& block,
                                  GaussianGrad<T>& g) const {
@@ -454,7 +447,9 @@ protected:
   const Derived& self() const { return static_cast<const Derived&>(*this); }
 };
 
-template <class T> T half_log_two_pi() { return static_cast<T>(0.5L * std::log(2.0L * std::numbers::pi_v<long double>)); }
+template <class T> T half_log_two_pi() {
+  return static_cast<T>(0.5L * std::log(2.0L * std::numbers::pi_v<long double>));
+}
 
 } // namespace detail
 
@@ -481,8 +476,9 @@ template <class T> struct GaussianFixedFamily {
     f.formula_.a = static_cast<T>(a);
     f.formula_.two_a = static_cast<T>(2 * a);
     f.formula_.constant =
-        include_constants ? static_cast<T>(std::log(static_cast<long double>(sigma)) + detail::half_log_two_pi<long double>())
-                          : T(0);
+        include_constants
+            ? static_cast<T>(std::log(static_cast<long double>(sigma)) + detail::half_log_two_pi<long double>())
+            : T(0);
     return f;
   }
 
@@ -595,8 +591,9 @@ concept EigenDense = std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<D>>,
 
 /// A column-major read-only view of an Eigen expression (copied when its layout needs it).
 template <class T, class D> ConstMatrixRef<T> const_ref(const Eigen::DenseBase<D>& x) {
-  static_assert(std::is_same_v<typename D::Scalar, T>,
-                "nll: the means, targets, variances and gradient buffers of a Gaussian loss must share one scalar type");
+  static_assert(
+      std::is_same_v<typename D::Scalar, T>,
+      "nll: the means, targets, variances and gradient buffers of a Gaussian loss must share one scalar type");
   if constexpr (std::is_base_of_v<Eigen::ArrayBase<D>, D>) {
     return ConstMatrixRef<T>(x.derived().matrix());
   } else {
@@ -607,8 +604,9 @@ template <class T, class D> ConstMatrixRef<T> const_ref(const Eigen::DenseBase<D
 /// A writable view of a gradient buffer (column-major, unit inner stride).
 template <class T, class G> MatrixRef<T> grad_ref(G&& g) {
   using D = std::remove_cvref_t<G>;
-  static_assert(std::is_same_v<typename D::Scalar, T>,
-                "nll: the means, targets, variances and gradient buffers of a Gaussian loss must share one scalar type");
+  static_assert(
+      std::is_same_v<typename D::Scalar, T>,
+      "nll: the means, targets, variances and gradient buffers of a Gaussian loss must share one scalar type");
   if constexpr (std::is_base_of_v<Eigen::ArrayBase<D>, D>) {
     return MatrixRef<T>(g.matrix());
   } else {
@@ -620,8 +618,8 @@ template <class T, class G> MatrixRef<T> grad_ref(G&& g) {
 /// grad_var when var is broadcast (see the file comment).
 template <class Family, class T>
 Loss learned_variance_with_grad(std::string_view function, std::string_view var_name, const Family& family,
-                                const GaussianParams<T>& params, const ConstMatrixRef<T>& target, MatrixRef<T>& grad_mean,
-                                MatrixRef<T>& grad_var, const NllOptions& options) {
+                                const GaussianParams<T>& params, const ConstMatrixRef<T>& target,
+                                MatrixRef<T>& grad_mean, MatrixRef<T>& grad_var, const NllOptions& options) {
   check_same_shape(function, params.mean, target, "mean", "target");
   check_var_shape(function, var_name, params.mean, params.var);
   check_size(function, std::string("grad_") + std::string(var_name) + ".rows()", grad_var.rows(), params.var.rows(),
@@ -643,7 +641,8 @@ Loss learned_variance_with_grad(std::string_view function, std::string_view var_
     for (Eigen::Index c = 0; c < cols; ++c) sums += per_element.col(c).template cast<double>();
     grad_var.col(0) = sums.template cast<T>();
   } else if (shape == VarShape::column) {
-    for (Eigen::Index c = 0; c < cols; ++c) grad_var(0, c) = static_cast<T>(per_element.col(c).template cast<double>().sum());
+    for (Eigen::Index c = 0; c < cols; ++c)
+      grad_var(0, c) = static_cast<T>(per_element.col(c).template cast<double>().sum());
   } else {
     grad_var(0, 0) = static_cast<T>(per_element.template cast<double>().sum());
   }
@@ -660,7 +659,8 @@ inline void check_sigma(std::string_view function, double sigma) {
 /// element, reduced by options (mean: divided by the element count). NaN in gives NaN out.
 /// Throws std::invalid_argument when target is not of pred's shape, plus the driver's checks.
 template <class DP, class DT>
-Loss mse_loss(const Eigen::DenseBase<DP>& pred, const Eigen::DenseBase<DT>& target, const MseLossOptions& options = {}) {
+Loss mse_loss(const Eigen::DenseBase<DP>& pred, const Eigen::DenseBase<DT>& target,
+              const MseLossOptions& options = {}) {
   using T = typename DP::Scalar;
   const ConstMatrixRef<T> p = detail::const_ref<T>(pred), y = detail::const_ref<T>(target);
   return detail::run_nll<KernelPath::fused>("mse_loss", GaussianFixedFamily<T>::squared_error(), p, y,

@@ -49,11 +49,17 @@ template <class Packet> Packet plog1p_any(const Packet& u) {
   }
 }
 
+/// Whether T is float or double and Eigen has packet exp for it (and, with kLogAndDiv, packet log
+/// and division too).
+template <class T, bool kLogAndDiv = false> constexpr bool vectorised_float_math() {
+  using Traits = Eigen::internal::packet_traits<T>;
+  const bool float_or_double = std::is_same_v<T, float> || std::is_same_v<T, double>;
+  const bool exp = float_or_double && Traits::Vectorizable && Traits::HasExp;
+  return kLogAndDiv ? exp && Traits::HasLog && Traits::HasDiv : exp;
+}
+
 /// True when pexp_full is vectorised for T.
-template <class T>
-inline constexpr bool
-    kVectorisedExp = (std::is_same_v<T, float> || std::is_same_v<T, double>)&&Eigen::internal::packet_traits<
-        T>::Vectorizable&& Eigen::internal::packet_traits<T>::HasExp;
+template <class T> inline constexpr bool kVectorisedExp = vectorised_float_math<T>();
 
 /// True when pexp_full and plog1p_any are vectorised for T.
 template <class T>

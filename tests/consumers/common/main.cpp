@@ -63,7 +63,8 @@ int main() {
 
   // Weight 2 on the first example, sum: 2·log 2 + log(1 + e²) + log(1 + e).
   const Eigen::VectorXd weight = Eigen::Vector3d(2.0, 1.0, 1.0);
-  const nll::Loss sum = nll::nll(BernoulliLogit{}, logits, labels, {.reduction = nll::Reduction::sum, .weight = weight});
+  const nll::Loss sum =
+      nll::nll(BernoulliLogit{}, logits, labels, {.reduction = nll::Reduction::sum, .weight = weight});
   expect_near("weighted sum", sum.value, 4.82648405968108595);
 
   // A kernel straight from the library: log(e⁰ + e⁰) = log 2.
