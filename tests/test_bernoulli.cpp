@@ -694,7 +694,9 @@ TEST_CASE("hard labels packed by the label check give the same bits as the label
   // logits, AVX-512 kernel); nll::nll(Bernoulli{}, …) has nowhere to pack them and reads the floats.
   std::mt19937 rng(7);
   const auto same = [](const auto& a, const auto& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), sizeof(*a.data()) * a.size()) == 0;
+    // (memcmp must not see the null data of an empty vector, even for 0 bytes)
+    return a.size() == b.size() &&
+           (a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(*a.data()) * a.size()) == 0);
   };
   for (const Index n : {Index(1), Index(15), Index(16), Index(17), Index(4096 + 5), Index(3 * 4096 + 100)}) {
     Vec<float> x = random_logits<float>(n, rng);
@@ -735,7 +737,6 @@ TEST_CASE("hard labels packed by the label check give the same bits as the label
       CHECK(std::memcmp(&packed.value, &plain.value, sizeof(double)) == 0);
       CHECK(same(g_packed, g_plain));
       CHECK(same(packed.per_example, plain.per_example));
-      CHECK(std::memcmp(&packed.value, &plain.value, sizeof(double)) == 0);
       const nll::Loss value_only = nll::binary_cross_entropy_with_logits(x, y, o);
       CHECK(std::memcmp(&value_only.value, &plain.value, sizeof(double)) == 0);
     }
