@@ -538,6 +538,7 @@ double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, doub
   const __m512 pm = _mm512_set1_ps(m), pt = _mm512_set1_ps(inv_t);
   const bool scaled = inv_t != 1.0f;
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
+  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps(), d2 = _mm512_setzero_ps(), d3 = _mm512_setzero_ps();
   Eigen::Index below = 0, j = 0;
   const auto step = [&](Eigen::Index at, __mmask16 lanes, __m512& s, __m512& d) {
     __m512 z = load_lanes(x + at, lanes);
@@ -549,18 +550,29 @@ double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, doub
     if constexpr (kStore) _mm512_mask_storeu_ps(e + at, lanes, ez);
     return static_cast<unsigned>(k);
   };
-  for (; j + 32 <= n; j += 32) {
+  // Four packets per iteration into four accumulators: more independent exponentials in flight
+  // (9 % less time per packet on L1-resident data than two, docs/performance.md).
+  for (; j + 64 <= n; j += 64) {
     if (prefetch) {
       _mm_prefetch(prefetch + j * kPfBytes, _MM_HINT_T0);
-      if constexpr (kPfBytes > 2) _mm_prefetch(prefetch + j * kPfBytes + 64, _MM_HINT_T0);
+      _mm_prefetch(prefetch + j * kPfBytes + 64, _MM_HINT_T0);
+      if constexpr (kPfBytes > 2) {
+        _mm_prefetch(prefetch + j * kPfBytes + 128, _MM_HINT_T0);
+        _mm_prefetch(prefetch + j * kPfBytes + 192, _MM_HINT_T0);
+      }
     }
-    if (prefetch_w) _mm_prefetch(prefetch_w + j * kPfBytes, _MM_HINT_ET0);
+    if (prefetch_w) {
+      _mm_prefetch(prefetch_w + j * kPfBytes, _MM_HINT_ET0);
+      _mm_prefetch(prefetch_w + j * kPfBytes + 64, _MM_HINT_ET0);
+    }
     const unsigned ka = step(j, 0xFFFF, s0, d0), kb = step(j + 16, 0xFFFF, s1, d1);
-    below += std::popcount(ka | (kb << 16));
+    const unsigned kc = step(j + 32, 0xFFFF, s2, d2), kd = step(j + 48, 0xFFFF, s3, d3);
+    below += std::popcount(ka | (kb << 16)) + std::popcount(kc | (kd << 16));
   }
   for (; j < n; j += 16) below += std::popcount(step(j, first_lanes(n - j), s0, d0));
-  *rest_out = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(s0, s1)));
-  *dist = kDist ? static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(d0, d1))) : 0.0;
+  *rest_out = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))));
+  *dist = kDist ? static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(d0, d1), _mm512_add_ps(d2, d3))))
+                : 0.0;
   return static_cast<double>(n - below);
 }
 
