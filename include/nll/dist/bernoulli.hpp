@@ -143,34 +143,17 @@ struct BceLogitsKernel {
     return loss;
   }
 
-  // Vectorised version of the same formula: one exp, one division (1/u, u = 1 + e, shared by both
-  // sigmoids) and log1p(e) from plog1p_unit (a polynomial for float, no log). kUnitPosWeight: every
-  // pos_weight lane is 1 (no pos_weight given), so b = y and L = a + b = 1 are not computed.
-  template <bool kGrad, bool kUnitPosWeight = false, class Packet>
-  static Packet packet(const Packet& x, const Packet& y, const Packet& pw, Packet& d) {
-#if defined(EIGEN_VECTORIZE_AVX512) && defined(NLL_LOG_SUM_EXP_AVX512)
-    using Traits = Eigen::internal::unpacket_traits<Packet>;
-    if constexpr (std::is_same_v<typename Traits::type, float> && Traits::size == 16) { // Packet16f
-      return packet_avx512<kGrad, kUnitPosWeight>(x, y, pw, d);
-    } else
-#endif
-    {
-      return packet_generic<kGrad, kUnitPosWeight>(x, y, pw, d);
-    }
-  }
+  // Vectorised versions of the same formula, in two parts that bce_run runs as two loops (the
+  // exponentials of a run first): one exp, one division (1/u, u = 1 + e, shared by both sigmoids)
+  // and log1p(e) from plog1p_unit (a polynomial for float, no log). kUnitPosWeight: every pos_weight
+  // lane is 1 (no pos_weight given), so b = y and L = a + b = 1 are not computed.
 
-  // The same formula with Eigen's packet functions (every SIMD instruction set Eigen supports).
-  template <bool kGrad, bool kUnitPosWeight = false, class Packet>
-  static Packet packet_generic(const Packet& x, const Packet& y, const Packet& pw, Packet& d) {
-    return packet_generic_given_exp<kGrad, kUnitPosWeight>(x, y, pw, exp_neg_abs_generic(x), d);
-  }
-
-  /// e = exp(−|x|) with Eigen packets: the first part of packet_generic.
+  /// e = exp(−|x|) with Eigen's packet functions (every SIMD instruction set Eigen supports).
   template <class Packet> static Packet exp_neg_abs_generic(const Packet& x) {
     return pexp_full(Eigen::internal::pnegate(Eigen::internal::pabs(x))); // exact in the subnormal tail (math/exp.hpp)
   }
 
-  /// The rest of packet_generic, given e = exp_neg_abs_generic(x).
+  /// The rest of the formula with Eigen's packet functions, given e = exp_neg_abs_generic(x).
   template <bool kGrad, bool kUnitPosWeight, class Packet>
   static Packet packet_generic_given_exp(const Packet& x, const Packet& y, const Packet& pw, const Packet& e,
                                          Packet& d) {
@@ -202,12 +185,8 @@ struct BceLogitsKernel {
   // polynomial, the power of two added to the exponent bits when every lane is ≥ −87, else
   // vscalefps: under 1 ulp, exact rounding into subnormals, exp(−inf) = 0, NaN propagates).
   // kUnitPosWeight drops the pos_weight multiply and L = a + b.
-  template <bool kGrad, bool kUnitPosWeight>
-  static __m512 packet_avx512(const __m512& x, const __m512& y, const __m512& pw, __m512& d) {
-    return packet_avx512_given_exp<kGrad, kUnitPosWeight>(x, y, pw, exp_neg_abs_avx512(x), d);
-  }
 
-  /// e = exp(−|x|) for 16 floats (NaN for a NaN x, 0 for |x| = inf): the first part of packet_avx512.
+  /// e = exp(−|x|) for 16 floats (NaN for a NaN x, 0 for |x| = inf).
   static __m512 exp_neg_abs_avx512(const __m512& x) {
     const avx512::ExpConstants constants;
     return avx512::exp_nonpositive_mostly_normal(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)), constants);
@@ -234,7 +213,7 @@ struct BceLogitsKernel {
     return loss;
   }
 
-  /// The rest of packet_avx512, given e = exp_neg_abs_avx512(x).
+  /// The rest of the formula for 16 floats, given e = exp_neg_abs_avx512(x).
   template <bool kGrad, bool kUnitPosWeight>
   static __m512 packet_avx512_given_exp(const __m512& x, const __m512& y, const __m512& pw, const __m512& e,
                                         __m512& d) {
@@ -301,11 +280,6 @@ struct BceProbsKernel {
       d = (q - y) / (den < eps ? eps : den);
     }
     return loss;
-  }
-
-  template <bool kGrad, bool kUnitPosWeight = false, class Packet>
-  static Packet packet_generic(const Packet& q, const Packet& y, const Packet& pw, Packet& d) {
-    return packet<kGrad>(q, y, pw, d);
   }
 
   template <bool kGrad, bool kUnitPosWeight = false, class Packet>
