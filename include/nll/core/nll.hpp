@@ -258,17 +258,12 @@ Loss run_nll(std::string_view function, const F& family, const P& params, const 
   const bool uniform = options.weight.empty() && options.mask.empty() && !HasIgnored<F, T>;
   const WeightedMean weighted_mean =
       options.weighted_mean == WeightedMean::family_default ? family_weighted_mean<F>() : options.weighted_mean;
-  double total_weight = 0;
-  if (weighted_mean == WeightedMean::count && !options.weight.empty()) {
-    NllOptions unweighted = options;
-    unweighted.weight = {};
-    total_weight = options.mask.empty() && !HasIgnored<F, T> && !HasTargetWeight<F, T>
-                       ? static_cast<double>(n)
-                       : total_weight_of(family, targets, unweighted, n);
-  } else {
-    total_weight =
-        uniform && !HasTargetWeight<F, T> ? static_cast<double>(n) : total_weight_of(family, targets, options, n);
-  }
+  NllOptions denominator_options = options;
+  if (weighted_mean == WeightedMean::count) denominator_options.weight = {};
+  const bool every_example_counts_once =
+      denominator_options.weight.empty() && options.mask.empty() && !HasIgnored<F, T> && !HasTargetWeight<F, T>;
+  const double total_weight =
+      every_example_counts_once ? static_cast<double>(n) : total_weight_of(family, targets, denominator_options, n);
   Loss result;
   result.total_weight = total_weight;
   const bool mean = options.reduction == Reduction::mean;
