@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <span>
@@ -57,6 +58,18 @@ template <class A, class B> double row_error(const A& a, const B& b, double eps,
 }
 
 double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
+
+/// Row i's loss in r equals the other results' to 1e-6 relative (NaN and ±inf exactly).
+void check_row_losses_agree(const nll::Loss& r, std::initializer_list<const nll::Loss*> others, Eigen::Index i) {
+  for (const nll::Loss* other : others) {
+    const double a = r.per_example[i], b = other->per_example[i];
+    if (std::isnan(b) || std::isinf(b)) {
+      CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
+    } else {
+      CHECK(rel(a, b) < 1e-6);
+    }
+  }
+}
 
 } // namespace
 
@@ -504,14 +517,7 @@ TEST_CASE("categorical: the fused kernel's blocks: late maxima, NaN, +inf and -i
     const auto rv = nll::cross_entropy(x, y, o);
     for (Eigen::Index i = 0; i < n; ++i) {
       INFO("row " << i << ", smoothing " << eps);
-      for (const auto* other : {&rp, &ri, &rv}) {
-        const double a = r.per_example[i], b = other->per_example[i];
-        if (std::isnan(b) || std::isinf(b)) {
-          CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
-        } else {
-          CHECK(rel(a, b) < 1e-6);
-        }
-      }
+      check_row_losses_agree(r, {&rp, &ri, &rv}, i);
       for (Eigen::Index j = 0; j < c; ++j) {
         const float a = g(i, j), b = gp(i, j), d = inplace(i, j);
         if (std::isnan(b)) {
@@ -569,14 +575,7 @@ TEST_CASE("categorical: the fused kernel's blocks in bfloat16: late maxima, NaN,
     const auto rv = nll::cross_entropy(xb, y, o);
     for (Eigen::Index i = 0; i < n; ++i) {
       INFO("row " << i << ", smoothing " << eps);
-      for (const auto* other : {&rp, &ri, &rv}) {
-        const double a = r.per_example[i], b = other->per_example[i];
-        if (std::isnan(b) || std::isinf(b)) {
-          CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
-        } else {
-          CHECK(rel(a, b) < 1e-6);
-        }
-      }
+      check_row_losses_agree(r, {&rp, &ri, &rv}, i);
       for (const auto* same : {&ri, &rv}) { // in place and value only: the same number
         CHECK(((std::isnan(same->per_example[i]) && std::isnan(r.per_example[i])) ||
                same->per_example[i] == r.per_example[i]));
