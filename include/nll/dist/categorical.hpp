@@ -435,20 +435,22 @@ double row_exp_sum(const Acc* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, doubl
   return total_count;
 }
 
-/// Pass 3: g_j = e_j·alpha − beta over a contiguous row (g may equal e).
+/// Pass 3: g_j = e_j·alpha − beta over a contiguous row (g may equal e); one fused multiply-add per
+/// packet (the scalar tail rounds twice).
 template <class Acc> void row_affine(const Acc* e, Acc* g, Eigen::Index n, Acc alpha, Acc beta) {
   using namespace Eigen::internal;
   using Packet = typename packet_traits<Acc>::type;
   constexpr Eigen::Index W = unpacket_traits<Packet>::size;
   Eigen::Index j = 0;
   if constexpr (W > 1) {
-    const Packet pa = pset1<Packet>(alpha), pb = pset1<Packet>(beta);
-    for (; j + W <= n; j += W) pstoreu(g + j, psub(pmul(ploadu<Packet>(e + j), pa), pb));
+    const Packet pa = pset1<Packet>(alpha), minus_b = pset1<Packet>(-beta);
+    for (; j + W <= n; j += W) pstoreu(g + j, pmadd(ploadu<Packet>(e + j), pa, minus_b));
   }
   for (; j < n; ++j) g[j] = e[j] * alpha - beta;
 }
 
-/// Pass 3 for 16-bit rows: g_j = S(e_j·alpha − beta), converted in registers (no float copy).
+/// Pass 3 for 16-bit rows: g_j = S(e_j·alpha − beta), converted in registers (no float copy); one
+/// fused multiply-add per packet, as row_affine.
 template <class S> void row_affine_narrow(const float* e, S* g, Eigen::Index n, float alpha, float beta) {
   Eigen::Index j = 0;
   if constexpr (packet_widening<S>()) {
@@ -456,8 +458,8 @@ template <class S> void row_affine_narrow(const float* e, S* g, Eigen::Index n, 
     using PS = typename packet_traits<S>::type;
     using PF = typename packet_traits<float>::type;
     constexpr Eigen::Index W = unpacket_traits<PF>::size;
-    const PF pa = pset1<PF>(alpha), pb = pset1<PF>(beta);
-    for (; j + W <= n; j += W) pstoreu(g + j, pcast<PF, PS>(psub(pmul(ploadu<PF>(e + j), pa), pb)));
+    const PF pa = pset1<PF>(alpha), minus_b = pset1<PF>(-beta);
+    for (; j + W <= n; j += W) pstoreu(g + j, pcast<PF, PS>(pmadd(ploadu<PF>(e + j), pa, minus_b)));
   }
   for (; j < n; ++j) g[j] = static_cast<S>(e[j] * alpha - beta);
 }
@@ -478,29 +480,52 @@ struct ExpConstants {
   __m512 shifter = _mm512_set1_ps(393216.0f);                // 1.5·2^18: adding it rounds to a multiple of 1/32
   __m512 minus_ln2_hi = _mm512_set1_ps(-0.693145751953125f); // ln 2 = hi + lo
   __m512 minus_ln2_lo = _mm512_set1_ps(-1.428606765330187e-06f);
+  __m512 minus_ln2 = _mm512_set1_ps(-0.693147182464599609375f); // ln 2 rounded to float
   __m512 c1 = _mm512_set1_ps(1.00001477185f); // minimax (relative) e^r ≈ 1 + r·(c1 + c2·r), |r| ≤ ln2/64
   __m512 c2 = _mm512_set1_ps(0.500011078332f);
 };
 
-/// exp(d) lane-wise for d ≤ 0 (−inf included; a NaN lane gives NaN). Table method with 32 entries:
-/// v = round(32·d/ln 2)/32 (the fused multiply-add with the shifter 1.5·2^18 rounds to a multiple of
-/// 1/32 and leaves n = 32·v in the low mantissa bits), r = d − v·ln 2 in two steps (|r| ≤ ln2/64),
-/// exp(d) = 2^floor(v) · T[n mod 32] · (1 + r·(c1 + c2·r)) with T[j] = 2^(j/32) from a two-register
-/// table (vpermi2ps), the degree-2 minimax polynomial of e^r on |r| ≤ ln2/64 (relative error
-/// 5.4e−8), and the power of two applied by vscalefps (correct rounding into the subnormal range, 0
-/// below it). Against double exp on [−104, 0]: at most 1.74 ulp (tests/test_categorical_api.cpp;
-/// pexp_nonpositive's Cephes polynomial of degree 6: 1.26 ulp on [−87, 0]). About 11 vector
-/// operations against about 14 for the Cephes version, whose operations, not its accuracy, bounded
-/// the fused kernel (docs/performance.md).
-inline __m512 exp32(__m512 d, const ExpConstants& c) {
-  d = _mm512_max_ps(c.floor_arg, d); // second operand: a NaN d stays NaN
-  const __m512 u = _mm512_fmadd_ps(d, c.log2e, c.shifter);
-  const __m512 v = _mm512_sub_ps(u, c.shifter);
-  __m512 r = _mm512_fmadd_ps(v, c.minus_ln2_hi, d);
-  r = _mm512_fmadd_ps(v, c.minus_ln2_lo, r);
-  const __m512 p = _mm512_mul_ps(_mm512_fmadd_ps(c.c2, r, c.c1), r);
-  const __m512 t = _mm512_permutex2var_ps(c.table_lo, _mm512_castps_si512(u), c.table_hi);
-  return _mm512_scalef_ps(_mm512_fmadd_ps(t, p, t), v);
+/// exp(d) lane-wise for d ≤ 0 (−inf included; a NaN lane gives NaN) of kN packets, in place.
+/// Table method with 32 entries: v = round(32·d/ln 2)/32 (the fused multiply-add with the shifter
+/// 1.5·2^18 rounds to a multiple of 1/32 and leaves n = 32·v in the low mantissa bits), r = d − v·ln 2
+/// in two steps (|r| ≤ ln2/64), exp(d) = 2^floor(v) · T[n mod 32] · (1 + r·(c1 + c2·r)) with
+/// T[j] = 2^(j/32) from a two-register table (vpermi2ps), the degree-2 minimax polynomial of e^r on
+/// |r| ≤ ln2/64 (relative error 5.4e−8), and the power of two applied by vscalefps (correct
+/// rounding into the subnormal range, 0 below it). Against double exp on [−104, 0]: at most 1.74 ulp
+/// (tests/test_categorical_api.cpp; pexp_nonpositive's Cephes polynomial of degree 6: 1.26 ulp on
+/// [−87, 0]). About 11 vector operations against about 14 for the Cephes version, whose operations,
+/// not its accuracy, bounded the fused kernel (docs/performance.md).
+///
+/// The kN packets are computed stage by stage, so that their independent chains are interleaved in
+/// program order. kOneStepReduction: r = d − v·ln2 with ln2 rounded to float, one fused
+/// multiply-add instead of two; ln2's rounding error (1.9e−9) then adds up to |v|·1.9e−9 =
+/// |d|·2.7e−9 to the relative error (at most 5.5 ulp on [−104, 0], 2.2 ulp on [−10, 0]:
+/// tests/test_categorical_api.cpp). The block passes of bfloat16 rows use it: the gradient is
+/// rounded to 2^−9 and the sum is dominated by its terms near d = 0, and it removes one of the
+/// seven operations per packet that the two FMA pipes execute (docs/performance.md).
+template <int kN, bool kOneStepReduction = false> inline void exp32_n(__m512 (&d)[kN], const ExpConstants& c) {
+  __m512 u[kN], v[kN], r[kN], t[kN];
+  for (int i = 0; i < kN; ++i) d[i] = _mm512_max_ps(c.floor_arg, d[i]); // second operand: NaN stays NaN
+  for (int i = 0; i < kN; ++i) u[i] = _mm512_fmadd_ps(d[i], c.log2e, c.shifter);
+  for (int i = 0; i < kN; ++i) v[i] = _mm512_sub_ps(u[i], c.shifter);
+  if constexpr (kOneStepReduction) {
+    for (int i = 0; i < kN; ++i) r[i] = _mm512_fmadd_ps(v[i], c.minus_ln2, d[i]);
+  } else {
+    for (int i = 0; i < kN; ++i) r[i] = _mm512_fmadd_ps(v[i], c.minus_ln2_hi, d[i]);
+  }
+  for (int i = 0; i < kN; ++i) t[i] = _mm512_permutex2var_ps(c.table_lo, _mm512_castps_si512(u[i]), c.table_hi);
+  if constexpr (!kOneStepReduction) {
+    for (int i = 0; i < kN; ++i) r[i] = _mm512_fmadd_ps(v[i], c.minus_ln2_lo, r[i]);
+  }
+  for (int i = 0; i < kN; ++i) u[i] = _mm512_mul_ps(_mm512_fmadd_ps(c.c2, r[i], c.c1), r[i]);
+  for (int i = 0; i < kN; ++i) d[i] = _mm512_scalef_ps(_mm512_fmadd_ps(t[i], u[i], t[i]), v[i]);
+}
+
+/// exp32_n of one packet.
+template <bool kOneStepReduction = false> inline __m512 exp32(__m512 d, const ExpConstants& c) {
+  __m512 packets[1] = {d};
+  exp32_n<1, kOneStepReduction>(packets, c);
+  return packets[0];
 }
 
 /// Lanes [0, count) of a 16-lane mask, count in [0, 16].
@@ -523,32 +548,68 @@ template <class In> inline __m512 load_lanes(const In* p, __mmask16 lanes) {
   }
 }
 
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+/// The 32 bfloat16 values at p as two float vectors without a shuffle: `even` holds p[0], p[2], …,
+/// p[30] (the low half of each 32-bit lane, shifted up) and `odd` holds p[1], p[3], …, p[31] (the
+/// high half, masked). The block passes read full groups of 32 this way; the exponentials are then
+/// stored in "pair order": e[0..15] = the even entries of the group, e[16..31] = the odd ones
+/// (pair_order_index), and affine_bf16_pairs interleaves them back when writing the gradient.
+inline void load_bf16_pairs(const Eigen::bfloat16* p, __m512& even, __m512& odd) {
+  const __m512i w = _mm512_loadu_si512(p);
+  even = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  odd = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+#endif
+
 /// row_exp_sum for float (or, read directly, bfloat16) blocks; same contract, with n ≤ kFusedBlock
 /// so that one float sum per lane suffices: rest = Σ exp(z_j − m) over the lanes with z_j ≠ m
 /// (unordered compare: a NaN lane is included and makes rest NaN, which is how the caller learns of
 /// it), the count of z_j = m is returned (n minus the popcount of those masks), kDist: Σ (m − z_j)
 /// into *dist (else *dist = 0). The mask-add and popcount replace the select, the count vector and
-/// the NaN-revealing Σ z of row_exp_sum (three vector operations fewer). kPfBytes: bytes per element
-/// of the data at `prefetch` (logits further on) and at `prefetch_w` (this block's 16-bit gradient,
-/// fetched for writing), one prefetch per cache line.
-template <bool kStore, bool kDist, int kPfBytes, class In>
+/// the NaN-revealing Σ z of row_exp_sum (three vector operations fewer). kMayHoldMax false: the
+/// caller knows every z_j < m (the block's maximum is below the row's running maximum), so no lane
+/// is compared and the count is 0. kPfBytes: bytes per element of the data at `prefetch` (logits
+/// further on) and at `prefetch_w` (this block's 16-bit gradient, fetched for writing), one
+/// prefetch per cache line. bfloat16 blocks: full groups of 32 are read with load_bf16_pairs and
+/// their exponentials stored in pair order; the last n mod 32 in order.
+template <bool kStore, bool kDist, bool kMayHoldMax, int kPfBytes, class In>
 double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, double* rest_out, double* dist,
                const char* prefetch, char* prefetch_w) {
   const ExpConstants c;
   const __m512 pm = _mm512_set1_ps(m), pt = _mm512_set1_ps(inv_t);
   const bool scaled = inv_t != 1.0f;
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), d0 = _mm512_setzero_ps(), d1 = _mm512_setzero_ps();
-  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps(), d2 = _mm512_setzero_ps(), d3 = _mm512_setzero_ps();
+  constexpr bool kOneStep = !std::is_same_v<In, float>; // bfloat16 rows: see exp32_n
+  __m512 sums[4], dists[4];
+  for (int q = 0; q < 4; ++q) sums[q] = dists[q] = _mm512_setzero_ps();
   Eigen::Index below = 0, j = 0;
-  const auto step = [&](Eigen::Index at, __mmask16 lanes, __m512& s, __m512& d) {
-    __m512 z = load_lanes(x + at, lanes);
-    if (scaled) z = _mm512_mul_ps(z, pt);
-    const __mmask16 k = _mm512_mask_cmp_ps_mask(lanes, z, pm, _CMP_NEQ_UQ);
-    const __m512 ez = exp32(_mm512_sub_ps(z, pm), c);
-    s = _mm512_mask_add_ps(s, k, s, ez);
-    if constexpr (kDist) d = _mm512_mask_add_ps(d, lanes, d, _mm512_sub_ps(pm, z));
-    if constexpr (kStore) _mm512_mask_storeu_ps(e + at, lanes, ez);
-    return static_cast<unsigned>(k);
+  // kN ≤ 4 packets of 16 entries from x + at (the last with lanes `last`), stage by stage.
+  const auto packets = [&]<int kN>(__m512(&z)[kN], Eigen::Index at, __mmask16 last) {
+    __m512 ez[kN];
+    for (int q = 0; q < kN; ++q) {
+      if (scaled) z[q] = _mm512_mul_ps(z[q], pt);
+      ez[q] = _mm512_sub_ps(z[q], pm);
+    }
+    exp32_n<kN, kOneStep>(ez, c);
+    for (int q = 0; q < kN; ++q) {
+      const __mmask16 lanes = q == kN - 1 ? last : static_cast<__mmask16>(0xFFFF);
+      __mmask16 summed = lanes;
+      if constexpr (kMayHoldMax) summed = _mm512_mask_cmp_ps_mask(lanes, z[q], pm, _CMP_NEQ_UQ);
+      sums[q] = _mm512_mask_add_ps(sums[q], summed, sums[q], ez[q]);
+      below += std::popcount(static_cast<unsigned>(summed));
+      if constexpr (kDist) dists[q] = _mm512_mask_add_ps(dists[q], lanes, dists[q], _mm512_sub_ps(pm, z[q]));
+      if constexpr (kStore) _mm512_mask_storeu_ps(e + at + 16 * q, lanes, ez[q]);
+    }
+  };
+  // 32 entries from x + at as two packets (pair order for bfloat16).
+  const auto load32 = [&](Eigen::Index at, __m512& a, __m512& b) {
+    if constexpr (std::is_same_v<In, float>) {
+      a = _mm512_loadu_ps(x + at);
+      b = _mm512_loadu_ps(x + at + 16);
+    } else {
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+      load_bf16_pairs(x + at, a, b);
+#endif
+    }
   };
   // Four packets per iteration into four accumulators: more independent exponentials in flight
   // (9 % less time per packet on L1-resident data than two, docs/performance.md).
@@ -565,14 +626,27 @@ double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, doub
       _mm_prefetch(prefetch_w + j * kPfBytes, _MM_HINT_ET0);
       _mm_prefetch(prefetch_w + j * kPfBytes + 64, _MM_HINT_ET0);
     }
-    const unsigned ka = step(j, 0xFFFF, s0, d0), kb = step(j + 16, 0xFFFF, s1, d1);
-    const unsigned kc = step(j + 32, 0xFFFF, s2, d2), kd = step(j + 48, 0xFFFF, s3, d3);
-    below += std::popcount(ka | (kb << 16)) + std::popcount(kc | (kd << 16));
+    __m512 z[4];
+    load32(j, z[0], z[1]);
+    load32(j + 32, z[2], z[3]);
+    packets(z, j, 0xFFFF);
   }
-  for (; j < n; j += 16) below += std::popcount(step(j, first_lanes(n - j), s0, d0));
-  *rest_out = static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))));
-  *dist = kDist ? static_cast<double>(_mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(d0, d1), _mm512_add_ps(d2, d3))))
-                : 0.0;
+  if (j + 32 <= n) {
+    __m512 z[2];
+    load32(j, z[0], z[1]);
+    packets(z, j, 0xFFFF);
+    j += 32;
+  }
+  for (; j < n; j += 16) {
+    __m512 z[1] = {load_lanes(x + j, first_lanes(n - j))};
+    packets(z, j, first_lanes(n - j));
+  }
+  const auto total = [](const __m512(&v)[4]) {
+    return static_cast<double>(
+        _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[1]), _mm512_add_ps(v[2], v[3]))));
+  };
+  *rest_out = total(sums);
+  *dist = kDist ? total(dists) : 0.0;
   return static_cast<double>(n - below);
 }
 
@@ -583,11 +657,14 @@ inline float max_bf16(const Eigen::bfloat16* in, Eigen::Index n) {
   const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   __m512 m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
   Eigen::Index j = 0;
-  for (; j + 64 <= n; j += 64) {
-    m0 = _mm512_max_ps(m0, load_lanes(in + j, 0xFFFF));
-    m1 = _mm512_max_ps(m1, load_lanes(in + j + 16, 0xFFFF));
-    m2 = _mm512_max_ps(m2, load_lanes(in + j + 32, 0xFFFF));
-    m3 = _mm512_max_ps(m3, load_lanes(in + j + 48, 0xFFFF));
+  __m512 even, odd;
+  for (; j + 64 <= n; j += 64) { // pairs: no widening shuffle
+    load_bf16_pairs(in + j, even, odd);
+    m0 = _mm512_max_ps(m0, even);
+    m1 = _mm512_max_ps(m1, odd);
+    load_bf16_pairs(in + j + 32, even, odd);
+    m2 = _mm512_max_ps(m2, even);
+    m3 = _mm512_max_ps(m3, odd);
   }
   for (; j < n; j += 16) {
     const __mmask16 k = first_lanes(n - j);
@@ -597,18 +674,43 @@ inline float max_bf16(const Eigen::bfloat16* in, Eigen::Index n) {
 }
 #endif
 
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+/// Pass 3 for a bfloat16 block whose exponentials exp_sum stored in pair order: g_j =
+/// bf16(e_j·alpha − beta) in natural order. Per full group of 32: two fused multiply-adds, the two
+/// conversions of row_affine_narrow (Eigen's, so the rounding is the same) and one vpermt2w that
+/// interleaves the even and odd halves; the last n mod 32 as row_affine_narrow.
+inline void affine_bf16_pairs(const float* e, Eigen::bfloat16* g, Eigen::Index n, float alpha, float beta) {
+  using namespace Eigen::internal;
+  const __m512 pa = _mm512_set1_ps(alpha), minus_b = _mm512_set1_ps(-beta);
+  // Output entry k of a group takes the even half's k/2 (index k/2) or the odd half's (32 + k/2).
+  const __m512i interleave = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38,
+                                              6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  Eigen::Index j = 0;
+  for (; j + 32 <= n; j += 32) {
+    const Packet16bf even = pcast<Packet16f, Packet16bf>(_mm512_fmadd_ps(_mm512_loadu_ps(e + j), pa, minus_b));
+    const Packet16bf odd = pcast<Packet16f, Packet16bf>(_mm512_fmadd_ps(_mm512_loadu_ps(e + j + 16), pa, minus_b));
+    const __m512i both =
+        _mm512_permutex2var_epi16(_mm512_zextsi256_si512(even), interleave, _mm512_zextsi256_si512(odd));
+    _mm512_storeu_si512(g + j, both);
+  }
+  row_affine_narrow(e + j, g + j, n - j, alpha, beta);
+}
+
+#endif
+
 } // namespace avx512_categorical
 #endif // NLL_CATEGORICAL_AVX512
 
 /// The fused kernel's per-block exponential sum: the AVX-512 kernel for float blocks when compiled
-/// in, otherwise row_exp_sum (Eigen packets). Same contract as row_exp_sum (n ≤ kFusedBlock).
-template <bool kStore, bool kDist, int kPfBytes, class Acc, class In>
+/// in (kMayHoldMax: see there), otherwise row_exp_sum (Eigen packets, which always compares). Same
+/// contract as row_exp_sum (n ≤ kFusedBlock).
+template <bool kStore, bool kDist, bool kMayHoldMax, int kPfBytes, class Acc, class In>
 double block_exp_sum(const In* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, double* rest_out, double* dist,
                      const char* prefetch, [[maybe_unused]] char* prefetch_w) {
 #if defined(NLL_CATEGORICAL_AVX512)
   if constexpr (std::is_same_v<Acc, float>) {
-    return avx512_categorical::exp_sum<kStore, kDist, kPfBytes>(x, e, n, inv_t, m, rest_out, dist, prefetch,
-                                                                prefetch_w);
+    return avx512_categorical::exp_sum<kStore, kDist, kMayHoldMax, kPfBytes>(x, e, n, inv_t, m, rest_out, dist,
+                                                                             prefetch, prefetch_w);
   } else
 #endif
   {
@@ -625,6 +727,26 @@ template <class S> constexpr bool direct_16bit() {
 #else
   return false;
 #endif
+}
+
+/// Where the block passes stored the exponential of entry q of a block of n (in order, or in pair
+/// order for bfloat16 read directly: see avx512_categorical::load_bf16_pairs).
+template <class S> constexpr Eigen::Index exp_position(Eigen::Index q, Eigen::Index n) {
+  if constexpr (direct_16bit<S>()) {
+    if (q < n - n % 32) return (q & ~Eigen::Index(31)) + (q & 1) * 16 + ((q & 31) >> 1);
+  }
+  return q;
+}
+
+/// Pass 3 of a 16-bit block: row_affine_narrow, or for bfloat16 read directly affine_bf16_pairs.
+template <class S> void block_affine_narrow(const float* e, S* g, Eigen::Index n, float alpha, float beta) {
+#if defined(NLL_CATEGORICAL_AVX512) && defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+  if constexpr (std::is_same_v<S, Eigen::bfloat16>) {
+    avx512_categorical::affine_bf16_pairs(e, g, n, alpha, beta);
+    return;
+  }
+#endif
+  row_affine_narrow(e, g, n, alpha, beta);
 }
 
 /// The maximum of a 16-bit block read directly (only called when direct_16bit<S>()).
@@ -1132,6 +1254,7 @@ private:
       }
       double count = 0, rest = 0, dist = 0;
       Eigen::Index seen = 0;
+      bool may_hold_max = true; // whether a logit of the block may equal the running maximum
       for (Eigen::Index b = 0; b < num_blocks; ++b) {
         const Eigen::Index start = b * kBlock, len = std::min(kBlock, c - start);
         const In* xb;
@@ -1160,6 +1283,7 @@ private:
             count = 0;
             m = bmax;
           }
+          may_hold_max = !(bmax < m); // below it: the block pass compares no lane with m
         }
         block_m[b] = m;
         seen += len;
@@ -1184,12 +1308,16 @@ private:
         // are computed, so that the gradient pass finds them in cache.
         char* pw = nullptr;
         if constexpr (kGrad && !kWide) pw = reinterpret_cast<char*>(grad->data() + i * grad->outerStride() + start);
+        const auto block_pass = [&]<bool kDist, bool kMayHoldMax>() {
+          return detail::block_exp_sum<kGrad, kDist, kMayHoldMax, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist,
+                                                                       pf, pw);
+        };
         if (eps > 0) {
-          block_count =
-              detail::block_exp_sum<kGrad, true, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
+          block_count = may_hold_max ? block_pass.template operator()<true, true>()
+                                     : block_pass.template operator()<true, false>();
         } else {
-          block_count =
-              detail::block_exp_sum<kGrad, false, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist, pf, pw);
+          block_count = may_hold_max ? block_pass.template operator()<false, true>()
+                                     : block_pass.template operator()<false, false>();
         }
         count += block_count;
         rest += block_rest;
@@ -1240,8 +1368,11 @@ private:
             detail::row_affine(e + start, g + start, len, factor, beta);
             if (y >= start && y < start + len) g[y] -= at_target;
           } else {
-            detail::row_affine_narrow(e + start, g + start, len, factor, beta);
-            if (y >= start && y < start + len) g[y] = static_cast<S>((e[y] * factor - beta) - at_target);
+            detail::block_affine_narrow(e + start, g + start, len, factor, beta);
+            if (y >= start && y < start + len) {
+              const Acc ey = e[start + detail::exp_position<S>(y - start, len)];
+              g[y] = static_cast<S>((ey * factor - beta) - at_target);
+            }
           }
         }
       }
