@@ -736,3 +736,52 @@ TEST_CASE("categorical: the AVX-512 table exponential (exp32) against double exp
   CHECK(out[15] == 0.0f);
 }
 #endif
+
+#if defined(NLL_CATEGORICAL_AVX512) && defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+TEST_CASE("categorical: the bfloat16 block maximum on integer patterns, alone and inside the exponential pass") {
+  // Bf16Max orders the raw 16-bit patterns as signed integers (see its comment). Against a scalar
+  // maximum of the widened values: random rows, all-negative rows, -0.0 beside negatives, -inf,
+  // a positive NaN (returned), for lengths around the 32- and 64-value steps; and the maximum of
+  // the next block that exp_sum takes during its loop, for every next-block length.
+  using namespace nll::detail::avx512_categorical;
+  using bf16 = Eigen::bfloat16;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 10.0f);
+  const auto scalar_max = [](const std::vector<bf16>& v, Eigen::Index n) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const float f = static_cast<float>(v[static_cast<std::size_t>(j)]);
+      if (std::isnan(f)) return f;
+      m = std::max(m, f);
+    }
+    return m;
+  };
+  const std::vector<Eigen::Index> lengths = {1, 2, 31, 32, 33, 63, 64, 65, 100, 904, 2047, 2048};
+  for (int kind = 0; kind < 6; ++kind) {
+    for (const Eigen::Index n : lengths) {
+      INFO("kind " << kind << ", length " << n);
+      std::vector<bf16> v(static_cast<std::size_t>(n));
+      for (auto& x : v) {
+        float f = normal(rng);
+        if (kind == 1) f = -std::fabs(f) - 1.0f;                   // all negative
+        if (kind == 2 && rng() % 4 == 0) f = -inf;                 // -inf among the rest
+        if (kind == 3) f = rng() % 3 == 0 ? -0.0f : -std::fabs(f); // -0.0 and negatives
+        if (kind == 4) f = -inf;                                   // all -inf
+        x = bf16(f);
+      }
+      if (kind == 5) v[static_cast<std::size_t>(rng() % static_cast<unsigned>(n))] = bf16(std::nanf("")); // NaN
+      const float ref = scalar_max(v, n), got = max_bf16(v.data(), n);
+      CHECK(((std::isnan(ref) && std::isnan(got)) || got == ref));
+      // The same maximum taken for the "next block" during a 2048-value exponential pass.
+      const std::vector<bf16> block(2048, bf16(0.5f));
+      float next_max = 0;
+      double rest = 0, dist = 0;
+      exp_sum<false, false, true, 2>(block.data(), nullptr, 2048, 1.0f, 0.5f, &rest, &dist, nullptr, nullptr, v.data(),
+                                     n, &next_max);
+      CHECK(((std::isnan(ref) && std::isnan(next_max)) || next_max == ref));
+      CHECK(rest == 0); // every value of the block is its maximum: all counted, none summed
+    }
+  }
+}
+#endif

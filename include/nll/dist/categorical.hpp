@@ -559,6 +559,42 @@ inline void load_bf16_pairs(const Eigen::bfloat16* p, __m512& even, __m512& odd)
   even = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   odd = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
 }
+
+/// The maximum of bfloat16 values on their raw 16-bit patterns as signed integers: non-negative
+/// values (sign bit clear) are ordered as the floats and above every negative one; negative values
+/// are ordered in reverse. So the largest float is the largest integer when that is >= 0 (a value
+/// >= +0 exists; a positive NaN is above +inf and is returned), and otherwise the smallest integer
+/// (-0.0 = 0x8000 is the smallest of all, -inf = 0xff80 is above every finite negative; a negative
+/// NaN is never returned: as for row_max<float, false>, NaN reaches the exponential sums). Two
+/// integer operations per 32 values and no widening.
+struct Bf16Max {
+  __m512i largest = _mm512_set1_epi16(std::numeric_limits<std::int16_t>::min());
+  __m512i smallest = _mm512_set1_epi16(std::numeric_limits<std::int16_t>::max());
+  /// The 32 values at p, or its first `count` (< 32).
+  void add(const Eigen::bfloat16* p, Eigen::Index count = 32) {
+    if (count >= 32) {
+      const __m512i v = _mm512_loadu_si512(p);
+      largest = _mm512_max_epi16(largest, v);
+      smallest = _mm512_min_epi16(smallest, v);
+    } else {
+      const __mmask32 k = (__mmask32{1} << count) - 1;
+      largest = _mm512_max_epi16(largest, _mm512_mask_loadu_epi16(largest, k, p));
+      smallest = _mm512_min_epi16(smallest, _mm512_mask_loadu_epi16(smallest, k, p));
+    }
+  }
+  /// Values [from, n) of p.
+  void add_range(const Eigen::bfloat16* p, Eigen::Index from, Eigen::Index n) {
+    for (; from < n; from += 32) add(p + from, n - from);
+  }
+  float value() const {
+    const auto widen = [](__m512i v, int half) {
+      return _mm512_cvtepi16_epi32(half == 0 ? _mm512_castsi512_si256(v) : _mm512_extracti64x4_epi64(v, 1));
+    };
+    const int top = _mm512_reduce_max_epi32(_mm512_max_epi32(widen(largest, 0), widen(largest, 1)));
+    const int bits = top >= 0 ? top : _mm512_reduce_min_epi32(_mm512_min_epi32(widen(smallest, 0), widen(smallest, 1)));
+    return std::bit_cast<float>(static_cast<std::uint32_t>(static_cast<std::uint16_t>(bits)) << 16);
+  }
+};
 #endif
 
 /// row_exp_sum for float (or, read directly, bfloat16) blocks; same contract, with n ≤ kFusedBlock
@@ -571,14 +607,21 @@ inline void load_bf16_pairs(const Eigen::bfloat16* p, __m512& even, __m512& odd)
 /// is compared and the count is 0. kPfBytes: bytes per element of the data at `prefetch` (logits
 /// further on) and at `prefetch_w` (this block's 16-bit gradient, fetched for writing), one
 /// prefetch per cache line. bfloat16 blocks: full groups of 32 are read with load_bf16_pairs and
-/// their exponentials stored in pair order; the last n mod 32 in order.
+/// their exponentials stored in pair order; the last n mod 32 in order. `next` (bfloat16 only, or
+/// null): the next block, of `next_len` values, whose maximum (as max_bf16) goes to *next_max;
+/// taken 64 values per iteration of the exponential loop (its loads and two integer operations
+/// fill gaps of the arithmetic, instead of a pass of their own).
 template <bool kStore, bool kDist, bool kMayHoldMax, int kPfBytes, class In>
 double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, double* rest_out, double* dist,
-               const char* prefetch, char* prefetch_w) {
+               const char* prefetch, char* prefetch_w, [[maybe_unused]] const In* next,
+               [[maybe_unused]] Eigen::Index next_len, [[maybe_unused]] float* next_max) {
   const ExpConstants c;
   const __m512 pm = _mm512_set1_ps(m), pt = _mm512_set1_ps(inv_t);
   const bool scaled = inv_t != 1.0f;
   constexpr bool kOneStep = !std::is_same_v<In, float>; // bfloat16 rows: see exp32_n
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+  Bf16Max next_acc;
+#endif
   __m512 sums[4], dists[4];
   for (int q = 0; q < 4; ++q) sums[q] = dists[q] = _mm512_setzero_ps();
   Eigen::Index below = 0, j = 0;
@@ -629,6 +672,14 @@ double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, doub
     __m512 z[4];
     load32(j, z[0], z[1]);
     load32(j + 32, z[2], z[3]);
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+    if constexpr (std::is_same_v<In, Eigen::bfloat16>) {
+      if (next && j + 64 <= next_len) {
+        next_acc.add(next + j);
+        next_acc.add(next + j + 32);
+      }
+    }
+#endif
     packets(z, j, 0xFFFF);
   }
   if (j + 32 <= n) {
@@ -641,6 +692,14 @@ double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, doub
     __m512 z[1] = {load_lanes(x + j, first_lanes(n - j))};
     packets(z, j, first_lanes(n - j));
   }
+#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+  if constexpr (std::is_same_v<In, Eigen::bfloat16>) {
+    if (next) { // the values of the next block the loop above did not reach
+      next_acc.add_range(next, std::min(n - n % 64, next_len - next_len % 64), next_len);
+      *next_max = next_acc.value();
+    }
+  }
+#endif
   const auto total = [](const __m512(&v)[4]) {
     return static_cast<double>(
         _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[1]), _mm512_add_ps(v[2], v[3]))));
@@ -651,26 +710,17 @@ double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, doub
 }
 
 #if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
-/// The maximum of the bfloat16 values in[0, n), widened in registers (as row_max<float, false>: a
-/// NaN may or may not be returned; it reaches the exponential sums).
+/// The maximum of the bfloat16 values in[0, n) (Bf16Max; as row_max<float, false>, a NaN may or
+/// may not be returned: it reaches the exponential sums).
 inline float max_bf16(const Eigen::bfloat16* in, Eigen::Index n) {
-  const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __m512 m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;
+  Bf16Max acc;
   Eigen::Index j = 0;
-  __m512 even, odd;
-  for (; j + 64 <= n; j += 64) { // pairs: no widening shuffle
-    load_bf16_pairs(in + j, even, odd);
-    m0 = _mm512_max_ps(m0, even);
-    m1 = _mm512_max_ps(m1, odd);
-    load_bf16_pairs(in + j + 32, even, odd);
-    m2 = _mm512_max_ps(m2, even);
-    m3 = _mm512_max_ps(m3, odd);
+  for (; j + 64 <= n; j += 64) {
+    acc.add(in + j);
+    acc.add(in + j + 32);
   }
-  for (; j < n; j += 16) {
-    const __mmask16 k = first_lanes(n - j);
-    m0 = _mm512_mask_max_ps(m0, k, m0, load_lanes(in + j, k));
-  }
-  return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+  acc.add_range(in, j, n);
+  return acc.value();
 }
 #endif
 
@@ -702,15 +752,16 @@ inline void affine_bf16_pairs(const float* e, Eigen::bfloat16* g, Eigen::Index n
 #endif // NLL_CATEGORICAL_AVX512
 
 /// The fused kernel's per-block exponential sum: the AVX-512 kernel for float blocks when compiled
-/// in (kMayHoldMax: see there), otherwise row_exp_sum (Eigen packets, which always compares). Same
-/// contract as row_exp_sum (n ≤ kFusedBlock).
+/// in (kMayHoldMax and the next block's maximum: see there), otherwise row_exp_sum (Eigen packets,
+/// which always compares; `next` is then null). Same contract as row_exp_sum (n ≤ kFusedBlock).
 template <bool kStore, bool kDist, bool kMayHoldMax, int kPfBytes, class Acc, class In>
 double block_exp_sum(const In* x, Acc* e, Eigen::Index n, Acc inv_t, Acc m, double* rest_out, double* dist,
-                     const char* prefetch, [[maybe_unused]] char* prefetch_w) {
+                     const char* prefetch, [[maybe_unused]] char* prefetch_w, [[maybe_unused]] const In* next,
+                     [[maybe_unused]] Eigen::Index next_len, [[maybe_unused]] Acc* next_max) {
 #if defined(NLL_CATEGORICAL_AVX512)
   if constexpr (std::is_same_v<Acc, float>) {
-    return avx512_categorical::exp_sum<kStore, kDist, kMayHoldMax, kPfBytes>(x, e, n, inv_t, m, rest_out, dist,
-                                                                             prefetch, prefetch_w);
+    return avx512_categorical::exp_sum<kStore, kDist, kMayHoldMax, kPfBytes>(
+        x, e, n, inv_t, m, rest_out, dist, prefetch, prefetch_w, next, next_len, next_max);
   } else
 #endif
   {
@@ -1255,6 +1306,9 @@ private:
       double count = 0, rest = 0, dist = 0;
       Eigen::Index seen = 0;
       bool may_hold_max = true; // whether a logit of the block may equal the running maximum
+      // bfloat16 read directly: the maximum of block b + 1 is taken during block b's exponentials.
+      Acc next_block_max = ninf;
+      bool have_next_max = false;
       for (Eigen::Index b = 0; b < num_blocks; ++b) {
         const Eigen::Index start = b * kBlock, len = std::min(kBlock, c - start);
         const In* xb;
@@ -1264,7 +1318,8 @@ private:
           if (!in_place) bmax_x = detail::row_max<Acc, false>(xb, len);
         } else if constexpr (detail::direct_16bit<S>()) {
           xb = row + start;
-          bmax_x = detail::block_max_direct(xb, len);
+          bmax_x = have_next_max ? next_block_max : detail::block_max_direct(xb, len);
+          have_next_max = false;
         } else {
           detail::widen_row(row + start, wide_block, len);
           bmax_x = detail::row_max<Acc, false>(wide_block, len);
@@ -1308,9 +1363,18 @@ private:
         // are computed, so that the gradient pass finds them in cache.
         char* pw = nullptr;
         if constexpr (kGrad && !kWide) pw = reinterpret_cast<char*>(grad->data() + i * grad->outerStride() + start);
+        const In* next_block = nullptr;
+        Eigen::Index next_len = 0;
+        if constexpr (detail::direct_16bit<S>()) {
+          if (b + 1 < num_blocks) {
+            next_block = row + start + kBlock;
+            next_len = std::min(kBlock, c - start - kBlock);
+            have_next_max = true;
+          }
+        }
         const auto block_pass = [&]<bool kDist, bool kMayHoldMax>() {
           return detail::block_exp_sum<kGrad, kDist, kMayHoldMax, kPf>(xb, eb, len, inv_t, m, &block_rest, &block_dist,
-                                                                       pf, pw);
+                                                                       pf, pw, next_block, next_len, &next_block_max);
         };
         if (eps > 0) {
           block_count = may_hold_max ? block_pass.template operator()<true, true>()
