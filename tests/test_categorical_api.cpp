@@ -6,6 +6,7 @@
 #include <nll/dist/categorical.hpp>
 #include <nll/math/softmax.hpp>
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -781,6 +782,42 @@ TEST_CASE("categorical: the bfloat16 block maximum on integer patterns, alone an
                                      n, &next_max);
       CHECK(((std::isnan(ref) && std::isnan(next_max)) || next_max == ref));
       CHECK(rest == 0); // every value of the block is its maximum: all counted, none summed
+    }
+  }
+}
+#endif
+
+#if defined(NLL_CATEGORICAL_AVX512) && defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
+TEST_CASE("categorical: the bfloat16 gradient pass from pair order writes the bits of the in-order pass") {
+  // affine_bf16_pairs reads exponentials stored in pair order (e[0..15] = even entries of a group
+  // of 32, e[16..31] = odd ones) and must round exactly as row_affine_narrow on the same values in
+  // order (Eigen's packet cast), whichever conversion instruction the build uses.
+  using bf16 = Eigen::bfloat16;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (const Eigen::Index n : {32, 64, 100, 904, 2048}) {
+    std::vector<float> in_order(static_cast<std::size_t>(n)), paired(static_cast<std::size_t>(n));
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const float u = unit(rng);
+      // tiny, normal and exact-halfway-looking values
+      in_order[static_cast<std::size_t>(j)] = j % 5 == 0 ? std::ldexp(u, -140) : j % 7 == 0 ? 1.0f + 0x1p-8f : u;
+    }
+    const Eigen::Index groups_end = n - n % 32;
+    for (Eigen::Index q = 0; q < n; ++q) {
+      const Eigen::Index at = q < groups_end ? (q & ~Eigen::Index(31)) + (q & 1) * 16 + ((q & 31) >> 1) : q;
+      paired[static_cast<std::size_t>(at)] = in_order[static_cast<std::size_t>(q)];
+    }
+    for (const auto& [alpha, beta] :
+         std::vector<std::pair<float, float>>{{1.0f, 0.0f}, {0.37f, 1e-3f}, {3e-5f, 2e-6f}}) {
+      std::vector<bf16> a(static_cast<std::size_t>(n)), b(static_cast<std::size_t>(n));
+      nll::detail::avx512_categorical::affine_bf16_pairs(paired.data(), a.data(), n, alpha, beta);
+      nll::detail::row_affine_narrow(in_order.data(), b.data(), n, alpha, beta);
+      Eigen::Index differing = 0;
+      for (Eigen::Index j = 0; j < n; ++j)
+        differing += std::bit_cast<std::uint16_t>(a[static_cast<std::size_t>(j)]) !=
+                     std::bit_cast<std::uint16_t>(b[static_cast<std::size_t>(j)]);
+      INFO("n " << n << ", alpha " << alpha << ", beta " << beta);
+      CHECK(differing == 0);
     }
   }
 }
