@@ -1291,7 +1291,9 @@ private:
   /// (and, for 16-bit rows, the block's gradient lines for writing), so the exp work overlaps the
   /// memory traffic. Then one pass from L2 writes g = e·(scale·A·exp(m_b − m)/s) − scale·ε/C (and
   /// −scale·(1−ε)·w_y at the target). With AVX-512 the block pass is avx512_categorical::exp_sum
-  /// (table exponential exp32), and bfloat16 rows are read directly, widened in registers.
+  /// (table exponential exp32_n; blocks whose maximum is below the running one skip the count of
+  /// maxima), and bfloat16 rows are read directly in pairs (their block maximum, Bf16Max, taken
+  /// during the previous block's exponentials; exponentials in pair order, affine_bf16_pairs).
   template <class P, class T, class G>
   double fast_row(const P& params, const T& targets, Eigen::Index i, double scale, G* grad) const {
     if constexpr (!detail::ClassIndexTargets<T> || !contiguous_rows<P>()) {
