@@ -561,7 +561,7 @@ template <class In> inline __m512 load_lanes(const In* p, __mmask16 lanes) {
 /// p[30] (the low half of each 32-bit lane, shifted up) and `odd` holds p[1], p[3], …, p[31] (the
 /// high half, masked). The block passes read full groups of 32 this way; the exponentials are then
 /// stored in "pair order": e[0..15] = the even entries of the group, e[16..31] = the odd ones
-/// (pair_order_index), and affine_bf16_pairs interleaves them back when writing the gradient.
+/// (detail::exp_position), and affine_bf16_pairs interleaves them back when writing the gradient.
 inline void load_bf16_pairs(const Eigen::bfloat16* p, __m512& even, __m512& odd) {
   const __m512i w = _mm512_loadu_si512(p);
   even = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
@@ -741,9 +741,7 @@ inline float max_bf16(const Eigen::bfloat16* in, Eigen::Index n) {
   acc.add_range(in, j, n);
   return acc.value();
 }
-#endif
 
-#if defined(NLL_CATEGORICAL_AVX512_BF16_DIRECT)
 /// Pass 3 for a bfloat16 block whose exponentials exp_sum stored in pair order: g_j =
 /// bf16(e_j·alpha − beta) in natural order. Per full group of 32: two fused multiply-adds, the
 /// rounding to bfloat16 as Eigen's packet cast does it (so the same bits as row_affine_narrow),
@@ -778,7 +776,6 @@ inline void affine_bf16_pairs(const float* e, Eigen::bfloat16* g, Eigen::Index n
 #endif
   row_affine_narrow(e + j, g + j, n - j, alpha, beta);
 }
-
 #endif
 
 } // namespace avx512_categorical
