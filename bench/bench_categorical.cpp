@@ -185,8 +185,7 @@ void BM_bf16_f32_paired(benchmark::State& state) {
     bf16_first = !bf16_first;
     ratios.push_back(bf16 / f32);
   }
-  std::sort(ratios.begin(), ratios.end());
-  state.counters["bf16_over_f32"] = ratios[ratios.size() / 2];
+  state.counters["bf16_over_f32"] = nll_bench::median(ratios);
   state.SetBytesProcessed(state.iterations() * (float_bytes(p) + float_bytes(p) / 2));
 }
 
@@ -269,21 +268,12 @@ public:
   using nll_bench::RatioReporter::RatioReporter;
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
-      if (run.error_occurred || run.run_name.function_name != "BM_bf16_f32_paired") continue;
-      const auto c = run.counters.find("bf16_over_f32");
-      if (c == run.counters.end()) continue;
-      if (run.run_type != Run::RT_Aggregate) {
-        paired_[run.run_name.args].push_back(c->second.value);
-      } else if (run.aggregate_name == "median") { // --benchmark_report_aggregates_only
-        paired_median_[run.run_name.args] = c->second.value;
-      }
-    }
-    for (const Run& run : runs) {
-      if (run.error_occurred || run.run_name.function_name != "BM_threads") continue;
-      if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") median_[run.run_name.args] = run.GetAdjustedRealTime();
-      } else {
-        samples_[run.run_name.args].push_back(run.GetAdjustedRealTime());
+      if (run.error_occurred) continue;
+      if (run.run_name.function_name == "BM_threads") wall_.record(run, run.run_name.args, run.GetAdjustedRealTime());
+      if (run.run_name.function_name == "BM_bf16_f32_paired") {
+        // per repetition, the median of that repetition's per-pair ratios
+        if (const auto c = run.counters.find("bf16_over_f32"); c != run.counters.end())
+          paired_.record(run, run.run_name.args, c->second.value);
       }
     }
     nll_bench::RatioReporter::ReportRuns(runs);
@@ -291,14 +281,7 @@ public:
   void Finalize() override {
     nll_bench::RatioReporter::Finalize();
     for (const char* shape : {"0", "1"}) {
-      double ratio = -1;
-      if (auto m = paired_median_.find(shape); m != paired_median_.end()) {
-        ratio = m->second;
-      } else if (auto it = paired_.find(shape); it != paired_.end() && !it->second.empty()) {
-        std::vector<double> r = it->second;
-        std::sort(r.begin(), r.end());
-        ratio = r[r.size() / 2];
-      }
+      const double ratio = paired_.get(shape);
       if (ratio < 0) continue;
       std::printf("  %-44s %8.3f\n",
                   (std::string("bf16 / f32 value+grad, paired") + (shape[0] == '0' ? " [2048x32000]" : " [512x128256]"))
@@ -306,7 +289,7 @@ public:
                   ratio);
     }
     for (const char* shape : {"0", "1"}) {
-      const double one = wall(std::string(shape) + "/1"), two = wall(std::string(shape) + "/2");
+      const double one = wall_.get(std::string(shape) + "/1"), two = wall_.get(std::string(shape) + "/2");
       if (one <= 0 || two <= 0) continue;
       std::printf("  %-44s %8.3f\n", (std::string("OpenMP 2 threads speed-up (wall), shape ") + shape).c_str(),
                   one / two);
@@ -315,18 +298,8 @@ public:
   }
 
 private:
-  double wall(const std::string& args) const {
-    if (auto it = median_.find(args); it != median_.end()) return it->second;
-    auto it = samples_.find(args);
-    if (it == samples_.end() || it->second.empty()) return -1;
-    std::vector<double> t = it->second;
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-  }
-  std::map<std::string, double> median_;
-  std::map<std::string, std::vector<double>> samples_;
-  std::map<std::string, std::vector<double>> paired_; // per repetition: median of the per-pair ratios
-  std::map<std::string, double> paired_median_;       // the median aggregate of those
+  nll_bench::PerBenchmark wall_;   // BM_threads, wall-clock time per shape/threads
+  nll_bench::PerBenchmark paired_; // BM_bf16_f32_paired's counter per shape
 };
 
 } // namespace

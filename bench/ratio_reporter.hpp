@@ -36,6 +36,37 @@ struct Ratio {
   std::string denominator;
 };
 
+/// The median of `values` (the mean of the two middle ones for an even count); −1 when empty.
+inline double median(std::vector<double> values) {
+  if (values.empty()) return -1;
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+/// One number per benchmark (a time, a counter), read from its runs the way the ratio table reads
+/// times: the "median" aggregate when the run has repetitions, otherwise the median of its
+/// iteration runs; −1 for a benchmark that did not run.
+class PerBenchmark {
+public:
+  void record(const benchmark::BenchmarkReporter::Run& run, const std::string& key, double value) {
+    if (run.run_type == benchmark::BenchmarkReporter::Run::RT_Aggregate) {
+      if (run.aggregate_name == "median") medians_[key] = value;
+    } else {
+      iterations_[key].push_back(value);
+    }
+  }
+  double get(const std::string& key) const {
+    if (auto it = medians_.find(key); it != medians_.end()) return it->second;
+    auto it = iterations_.find(key);
+    return it == iterations_.end() ? -1 : median(it->second);
+  }
+
+private:
+  std::map<std::string, double> medians_;
+  std::map<std::string, std::vector<double>> iterations_;
+};
+
 /// A console reporter that remembers each benchmark's time and prints the ratio table at the end.
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
@@ -46,11 +77,7 @@ public:
       if (run.error_occurred) continue;
       std::string key = run.run_name.function_name;
       if (!run.run_name.args.empty()) key += "/" + run.run_name.args;
-      if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") medians_[key] = run.GetAdjustedCPUTime();
-      } else {
-        iterations_[key].push_back(run.GetAdjustedCPUTime());
-      }
+      times_.record(run, key, run.GetAdjustedCPUTime());
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -60,7 +87,7 @@ public:
     std::FILE* out = stdout;
     std::fprintf(out, "\nRatios of CPU times (medians of the repetitions when --benchmark_repetitions > 1):\n");
     for (const Ratio& r : ratios_) {
-      const double num = time_of(r.numerator), den = time_of(r.denominator);
+      const double num = times_.get(r.numerator), den = times_.get(r.denominator);
       if (num <= 0 || den <= 0) {
         std::fprintf(out, "  %-44s (not run)\n", r.label.c_str());
         continue;
@@ -71,19 +98,8 @@ public:
   }
 
 private:
-  double time_of(const std::string& key) const {
-    if (auto it = medians_.find(key); it != medians_.end()) return it->second;
-    auto it = iterations_.find(key);
-    if (it == iterations_.end() || it->second.empty()) return -1;
-    std::vector<double> t = it->second;
-    std::sort(t.begin(), t.end());
-    const std::size_t n = t.size();
-    return n % 2 == 1 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-  }
-
   std::vector<Ratio> ratios_;
-  std::map<std::string, double> medians_;
-  std::map<std::string, std::vector<double>> iterations_;
+  PerBenchmark times_;
 };
 
 /// Initialises Google Benchmark from the command line, runs the selected benchmarks with a
