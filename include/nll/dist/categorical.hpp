@@ -733,12 +733,7 @@ NLL_CATEGORICAL_NOINLINE double exp_sum(const In* x, float* e, Eigen::Index n, f
 /// may not be returned: it reaches the exponential sums).
 inline float max_bf16(const Eigen::bfloat16* in, Eigen::Index n) {
   Bf16Max acc;
-  Eigen::Index j = 0;
-  for (; j + 64 <= n; j += 64) {
-    acc.add(in + j);
-    acc.add(in + j + 32);
-  }
-  acc.add_range(in, j, n);
+  acc.add_range(in, 0, n);
   return acc.value();
 }
 
