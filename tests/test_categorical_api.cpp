@@ -489,10 +489,12 @@ TEST_CASE("categorical: bad input throws with the message grammar and writes not
 }
 
 TEST_CASE("categorical: the fused kernel's blocks: late maxima, NaN, +inf and -inf in later blocks, in place") {
-  // 5000 classes = three blocks of the fused kernel (2048 each): the running maximum is raised in
-  // a later block (the earlier blocks' exponentials are rescaled), and non-finite values appear
-  // after earlier blocks were already exponentiated. Every row must match the per-example function.
+  // 5000 classes = several blocks of the fused kernel (five of 1024 at most): the running maximum
+  // is raised in a later block (the earlier blocks' exponentials are rescaled), and non-finite
+  // values appear after earlier blocks were already exponentiated. Every row must match the
+  // per-example function.
   const Eigen::Index n = 8, c = 5000;
+  static_assert(c / nll::detail::kFusedBlock >= 2); // three blocks at least
   RowMat<float> x = grid_logits<float>(n, c, 11);
   const float inf = std::numeric_limits<float>::infinity();
   x(1, 4500) = 60;            // the maximum in the last block, far above the rest
@@ -609,7 +611,10 @@ TEST_CASE("categorical: bfloat16 rows against a long double reference (pair orde
   // and in a block's tail, a confident row (loss about 1e-9), ties across blocks, a row spanning
   // [-200, 0], -inf logits, magnitudes near 1e4 and a constant row; with temperature and smoothing.
   using bf16 = Eigen::bfloat16;
-  const Eigen::Index n = 8, c = 5000; // blocks of 2048, 2048 and 904 = 28 pair groups + 8
+  // Blocks of 1024 and a last one of 904 = 28 pair groups + 8; the ties below lie in three blocks.
+  const Eigen::Index n = 8, c = 5000;
+  constexpr Eigen::Index block = nll::detail::kFusedBlock;
+  static_assert(c % block == 904 && 100 / block != 2500 / block && 2500 / block != 4500 / block);
   const long double inf = std::numeric_limits<long double>::infinity();
   std::mt19937 rng(20261128);
   std::normal_distribution<float> normal(0.0f, 1.0f);

@@ -195,9 +195,13 @@ template <class T> long long index_at(const T& t, Eigen::Index i) {
 /// The type row scalars (lse, the loss) are kept in: double, or long double for long double input.
 template <class Acc> using row_real_t = std::conditional_t<std::is_same_v<Acc, long double>, long double, double>;
 
-/// A per-thread scratch buffer of at least n elements (no allocation once it has grown).
+/// A per-thread scratch buffer of at least n elements (no allocation once it has grown), aligned
+/// to EIGEN_MAX_ALIGN_BYTES (64 with AVX-512), so that the kernels' full-packet loads and stores of
+/// it never straddle two cache lines. (A std::vector of 32000 floats came from the heap at an
+/// offset of 32 bytes in a line: 2048 × 32000 bfloat16 value + gradient took 3–4 % longer than
+/// with the aligned buffer, same process.)
 template <class T, int kSlot> T* scratch(Eigen::Index n) {
-  static thread_local std::vector<T> buffer;
+  static thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
   if (static_cast<Eigen::Index>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
   return buffer.data();
 }
@@ -255,8 +259,10 @@ inline constexpr bool kFastFloatExp = true;
 inline constexpr bool kFastFloatExp = false;
 #endif
 
-/// Elements per block of the fused row kernel: 8 KB of floats, well inside L1.
-inline constexpr Eigen::Index kFusedBlock = 2048;
+/// Elements per block of the fused row kernel: 4 KB of floats, well inside L1. (2048 before the
+/// fourth session: 1024 made float value + gradient 4–7 % and the value alone 3–10 % faster,
+/// bfloat16 about 1 %; 512 and 4096 were slower; docs/performance.md.)
+inline constexpr Eigen::Index kFusedBlock = 1024;
 /// How far ahead of the block being exponentiated the fused kernel prefetches the logits (bytes):
 /// two float blocks. One block ahead left the next block's last lines in flight when it was needed
 /// (value only: about 12.5 ms against about 10 ms on 2048 × 32000, docs/performance.md).
