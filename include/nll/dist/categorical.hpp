@@ -198,7 +198,7 @@ template <class Acc> using row_real_t = std::conditional_t<std::is_same_v<Acc, l
 /// A per-thread scratch buffer of at least n elements (no allocation once it has grown), aligned
 /// to EIGEN_MAX_ALIGN_BYTES (64 with AVX-512), so that the kernels' full-packet loads and stores of
 /// it never straddle two cache lines. (A std::vector of 32000 floats came from the heap at an
-/// offset of 32 bytes in a line: 2048 × 32000 bfloat16 value + gradient took 3–4 % longer than
+/// offset of 32 bytes in a line: 2048 × 32000 bfloat16 value + gradient took 2–4 % longer than
 /// with the aligned buffer, same process.)
 template <class T, int kSlot> T* scratch(Eigen::Index n) {
   static thread_local std::vector<T, Eigen::aligned_allocator<T>> buffer;
