@@ -29,10 +29,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <limits>
 #include <map>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -40,46 +38,18 @@
 #include <omp.h>
 #endif
 
+#include "categorical_problem.hpp"
 #include "ratio_reporter.hpp"
+#include "timing.hpp"
 
 namespace {
 
-using RowMajorXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RowMajorXb = Eigen::Matrix<Eigen::bfloat16, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-struct Shape {
-  Eigen::Index rows, cols;
-};
-constexpr Shape kShapes[2] = {{2048, 32000}, {512, 128256}};
-
-/// One problem: logits like a language model's (normal with a per-row offset and spread, a few
-/// confident values per row; fixed seed), targets, and gradient buffers (touched, so no page
-/// faults are timed).
-struct Problem {
-  RowMajorXf x, g;
-  RowMajorXb xb, gb;
-  std::vector<std::int32_t> y;
-};
-
-Problem make_problem(const Shape& s) {
-  Problem p;
-  std::mt19937_64 rng(20261128 + static_cast<std::uint64_t>(s.cols));
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
-  std::uniform_int_distribution<Eigen::Index> column(0, s.cols - 1);
-  p.x.resize(s.rows, s.cols);
-  p.y.resize(static_cast<std::size_t>(s.rows));
-  for (Eigen::Index i = 0; i < s.rows; ++i) {
-    const float offset = 4.0f * normal(rng), spread = 1.0f + 3.0f * uniform(rng);
-    for (Eigen::Index j = 0; j < s.cols; ++j) p.x(i, j) = offset + spread * normal(rng);
-    for (int k = 0; k < 8; ++k) p.x(i, column(rng)) = offset + spread * (6.0f + 4.0f * uniform(rng));
-    p.y[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(column(rng));
-  }
-  p.g = RowMajorXf::Ones(s.rows, s.cols);
-  p.xb = p.x.cast<Eigen::bfloat16>();
-  p.gb = RowMajorXb::Constant(s.rows, s.cols, Eigen::bfloat16(1.0f));
-  return p;
-}
+using nll_bench::kShapes;
+using nll_bench::make_problem;
+using nll_bench::Problem;
+using nll_bench::RowMajorXb;
+using nll_bench::RowMajorXf;
+using nll_bench::thread_seconds;
 
 Problem& problem(std::int64_t which) {
   static std::map<std::int64_t, Problem> cache;
@@ -159,13 +129,6 @@ void BM_bf16_value_grad(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(state.iterations() * float_bytes(p) / 2);
-}
-
-/// CPU time of the calling thread (seconds).
-double thread_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
 void BM_bf16_f32_paired(benchmark::State& state) {

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "timing.hpp"
+
 namespace nll_bench {
 
 /// One line of the ratio table: time(numerator) / time(denominator). Names are benchmark function
@@ -35,14 +37,6 @@ struct Ratio {
   std::string numerator;
   std::string denominator;
 };
-
-/// The median of `values` (the mean of the two middle ones for an even count); −1 when empty.
-inline double median(std::vector<double> values) {
-  if (values.empty()) return -1;
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 /// One number per benchmark (a time, a counter), read from its runs the way the ratio table reads
 /// times: the "median" aggregate when the run has repetitions, otherwise the median of its
