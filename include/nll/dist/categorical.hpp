@@ -260,8 +260,9 @@ inline constexpr bool kFastFloatExp = false;
 #endif
 
 /// Elements per block of the fused row kernel: 4 KB of floats, well inside L1. (2048 before the
-/// fourth session: 1024 made float value + gradient 4–7 % and the value alone 3–10 % faster,
-/// bfloat16 about 1 %; 512 and 4096 were slower; docs/performance.md.)
+/// fourth session: 1024 made float value + gradient 1.4–7 % and the value alone 2.7–10 % faster,
+/// depending on the logits, bfloat16 about the same; 512 and 4096 were slower;
+/// docs/performance.md.)
 inline constexpr Eigen::Index kFusedBlock = 1024;
 /// How far ahead of the block being exponentiated the fused kernel prefetches the logits (bytes):
 /// two float blocks. One block ahead left the next block's last lines in flight when it was needed
