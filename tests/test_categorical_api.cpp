@@ -779,7 +779,8 @@ TEST_CASE("categorical: the bfloat16 block maximum on integer patterns, alone an
       if (kind == 5) v[static_cast<std::size_t>(rng() % static_cast<unsigned>(n))] = bf16(std::nanf("")); // NaN
       const float ref = scalar_max(v, n), got = max_bf16(v.data(), n);
       CHECK(((std::isnan(ref) && std::isnan(got)) || got == ref));
-      // The same maximum taken for the "next block" during a 2048-value exponential pass.
+      // The same maximum taken for the "next block" during a 2048-value exponential pass (twice
+      // kFusedBlock, so next blocks up to that length go through both the in-loop and the tail part).
       const std::vector<bf16> block(2048, bf16(0.5f));
       float next_max = 0;
       double rest = 0, dist = 0;

@@ -628,7 +628,8 @@ struct Bf16Max {
 /// fill gaps of the arithmetic, instead of a pass of their own).
 /// Never inlined (NLL_CATEGORICAL_NOINLINE): inlined into the row kernel, its register allocation
 /// depended on the caller, and the float value pass ran at 10.4 ms in one program and 18 ms in
-/// another (2048 × 32000, same header, same data); a call per block of 2048 elements costs nothing.
+/// another (2048 × 32000, same header, same data); a call per block of kFusedBlock elements costs
+/// nothing measurable.
 template <bool kStore, bool kDist, bool kMayHoldMax, int kPfBytes, class In>
 NLL_CATEGORICAL_NOINLINE double exp_sum(const In* x, float* e, Eigen::Index n, float inv_t, float m, double* rest_out,
                                         double* dist, const char* prefetch, char* prefetch_w,
